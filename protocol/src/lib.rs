@@ -1,0 +1,1 @@
+//! Pocket protocol types and pure functions.
