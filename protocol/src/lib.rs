@@ -33,6 +33,7 @@ pub mod claim;
 mod error;
 pub mod gorand;
 pub mod relay;
+pub mod ring;
 pub mod session;
 pub mod uint;
 

@@ -99,6 +99,11 @@ impl Keys {
         format!("{}:meter:{{{supplier}}}:{session_id}:consumed", self.ns)
     }
 
+    /// Replay guard of a simulated relay (by signature hash).
+    pub fn simulation_replay(&self, signature_hash_hex: &str) -> String {
+        format!("{}:sim:replay:{signature_hash_hex}", self.ns)
+    }
+
     /// A cached chain entity (L2), e.g. `application`, `pokt1…`.
     pub fn cache_entry(&self, entity: &str, id: &str) -> String {
         format!("{}:cache:{entity}:{id}", self.ns)
@@ -187,6 +192,13 @@ impl Keys {
                 writer_reader: "relayers INCRBY/DECRBY",
                 ttl: "until the session's claim window closes",
                 content: "uPOKT of the application's stake consumed in the session",
+            },
+            KeySpec {
+                pattern: self.simulation_replay("<signature_sha256>"),
+                kind: "STRING",
+                writer_reader: "relayers (SET NX)",
+                ttl: "2 × simulation freshness window",
+                content: "marks a simulated relay's signature as used",
             },
             KeySpec {
                 pattern: self.cache_entry("<entity>", "<id>"),
