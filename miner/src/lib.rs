@@ -1,9 +1,19 @@
 //! The miner: from relay streams to claims and proofs that get paid.
 //!
-//! Will hold (issue "`miner`"): stream consumption with de-duplication, the
-//! per-session Sparse Merkle Sum Trie kept in Redis, the session lifecycle state
-//! machine (a pure core), claim and proof building and submission, the
-//! inclusion reconciler, and the leader and per-supplier leases.
+//! - [`lifecycle`]: the session state machine (pure, driven by heights).
+//! - [`tree`]: session trees kept as leaves in Redis; sealed tries, closest
+//!   proofs verified locally before they are sent.
+//! - [`ingest`]: relay stream → fenced idempotent leaf writes → ack.
 //!
-//! Invariant: only the owner of a supplier's lease mutates its trees or submits
-//! its transactions, and every such write is fenced by the lease token.
+//! Invariants: only the owner of a supplier's lease mutates its trees or
+//! submits its transactions, every such write fenced by the lease token; a
+//! stream entry is acknowledged only after its relay is durable; a session is
+//! sealed when its claim root is computed and its proof is built from exactly
+//! the sealed leaf set.
+
+mod error;
+pub mod ingest;
+pub mod lifecycle;
+pub mod tree;
+
+pub use error::{Error, Result};

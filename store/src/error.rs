@@ -29,6 +29,12 @@ pub enum Error {
         /// The lease key.
         key: String,
     },
+    /// A write to a session whose leaf set is final (its claim root was computed).
+    #[error("session {session_id} is sealed")]
+    SessionSealed {
+        /// The session.
+        session_id: String,
+    },
     /// The test harness could not start a server.
     #[error("redis-server: {0}")]
     Server(String),

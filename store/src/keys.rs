@@ -79,9 +79,16 @@ impl Keys {
         format!("{lease_key}:fence")
     }
 
-    /// The leaves of one session's tree: relay hash → leaf record.
+    /// The leaves of one session's tree: relay hash → leaf entry (small,
+    /// loaded in bulk to compute the root).
     pub fn session_leaves(&self, supplier: &str, session_id: &str) -> String {
         format!("{}:smst:{{{supplier}}}:{session_id}:leaves", self.ns)
+    }
+
+    /// The relay bytes of one session's leaves: relay hash → relay (read only
+    /// for the leaves a proof carries).
+    pub fn session_values(&self, supplier: &str, session_id: &str) -> String {
+        format!("{}:smst:{{{supplier}}}:{session_id}:values", self.ns)
     }
 
     /// The per-session miner state (lifecycle, roots, tx hashes).
@@ -170,7 +177,14 @@ impl Keys {
                 kind: "HASH",
                 writer_reader: "miner (fenced Lua HSETNX) → miner",
                 ttl: "sliding session TTL; deleted after settlement",
-                content: "relay hash (32 raw bytes) → leaf record",
+                content: "relay hash (32 raw bytes) → leaf entry (weight, leaf hash, sequence)",
+            },
+            KeySpec {
+                pattern: self.session_values(sup, sid),
+                kind: "HASH",
+                writer_reader: "miner (same fenced script) → miner (proof)",
+                ttl: "sliding session TTL; deleted after settlement",
+                content: "relay hash (32 raw bytes) → relay bytes (the SMST value)",
             },
             KeySpec {
                 pattern: self.session_state(sup, sid),

@@ -1,6 +1,8 @@
 //! The session leaf store: a session's tree is kept in Redis as its set of
-//! leaves (relay hash → leaf record), written idempotently and only by the
-//! holder of the supplier's lease (fenced in the same Lua script).
+//! leaves, in two hashes sharing the supplier's slot: small entries (loaded
+//! in bulk to compute the root) and relay bytes (read only for the leaves a
+//! proof carries). Writes are idempotent (HSETNX: the same write is the
+//! de-duplication) and fenced by the supplier's lease in the same script.
 
 use std::time::Duration;
 
@@ -12,15 +14,51 @@ use crate::error::{Error, Result};
 use crate::keys::Keys;
 use crate::lease::Held;
 
+// KEYS: lease, entries, values, session state, session index.
+// ARGV: lease value, ttl ms, session id, n meta pairs, meta..., then triples.
 const PUT_FENCED: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+if redis.call('HEXISTS', KEYS[4], 'sealed') == 1 then return -2 end
+local nmeta = tonumber(ARGV[4])
+for i = 5, 4 + 2 * nmeta, 2 do
+  redis.call('HSETNX', KEYS[4], ARGV[i], ARGV[i + 1])
+end
+redis.call('SADD', KEYS[5], ARGV[3])
+redis.call('PEXPIRE', KEYS[4], ARGV[2])
 local added = 0
-for i = 3, #ARGV, 2 do
-  added = added + redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1])
+for i = 5 + 2 * nmeta, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
+    added = added + 1
+  end
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return added
 "#;
+
+const SEAL_FENCED: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[2], 'sealed', '1')
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+"#;
+
+const DELETE_SESSION: &str = r#"
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return redis.call('SREM', KEYS[4], ARGV[1])
+"#;
+
+/// One leaf to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafWrite {
+    /// The relay hash (the field in both hashes).
+    pub key: Vec<u8>,
+    /// The small entry (encoded by the caller).
+    pub entry: Vec<u8>,
+    /// The relay bytes.
+    pub value: Vec<u8>,
+}
 
 /// Leaves of the sessions of one supplier.
 #[derive(Clone)]
@@ -43,42 +81,99 @@ impl LeafStore {
     }
 
     /// Adds leaves that are not there yet, in one round trip, if `lease` is
-    /// still held. Returns how many were new (the rest were duplicates: the
-    /// same write is the de-duplication). Fails with [`Error::LeaseLost`]
-    /// when another process owns the supplier now.
+    /// still held and the session is not sealed. `meta` fields are recorded in
+    /// the session's state hash the first time (never overwritten) and the
+    /// session joins the supplier's index. Returns how many leaves were new
+    /// (the rest were duplicates and changed nothing). Fails with
+    /// [`Error::LeaseLost`] when another process owns the supplier now, and
+    /// [`Error::SessionSealed`] when the session's root was already computed.
     pub async fn put(
         &self,
         lease: &Held,
         session_id: &str,
-        leaves: &[(Vec<u8>, Vec<u8>)],
+        meta: &[(&str, String)],
+        leaves: &[LeafWrite],
     ) -> Result<u64> {
         if leaves.is_empty() {
             return Ok(0);
         }
-        let key = self.keys.session_leaves(&self.supplier, session_id);
-        let mut args: Vec<Value> = Vec::with_capacity(2 + 2 * leaves.len());
+        let entries = self.keys.session_leaves(&self.supplier, session_id);
+        let values = self.keys.session_values(&self.supplier, session_id);
+        let state = self.keys.session_state(&self.supplier, session_id);
+        let index = self.keys.session_index(&self.supplier);
+        let mut args: Vec<Value> = Vec::with_capacity(4 + 2 * meta.len() + 3 * leaves.len());
         args.push(lease.value.as_str().into());
         args.push((self.ttl.as_millis() as i64).into());
-        for (field, value) in leaves {
-            args.push(Value::Bytes(field.clone().into()));
-            args.push(Value::Bytes(value.clone().into()));
+        args.push(session_id.into());
+        args.push((meta.len() as i64).into());
+        for (k, v) in meta {
+            args.push((*k).into());
+            args.push(v.as_str().into());
+        }
+        for l in leaves {
+            args.push(Value::Bytes(l.key.clone().into()));
+            args.push(Value::Bytes(l.entry.clone().into()));
+            args.push(Value::Bytes(l.value.clone().into()));
         }
         let n: i64 = self
             .pool
-            .eval(PUT_FENCED, vec![lease.key.as_str(), key.as_str()], args)
+            .eval(
+                PUT_FENCED,
+                vec![
+                    lease.key.as_str(),
+                    entries.as_str(),
+                    values.as_str(),
+                    state.as_str(),
+                    index.as_str(),
+                ],
+                args,
+            )
             .await
-            .map_err(|e| Error::redis(format!("put leaves {key}"), e))?;
+            .map_err(|e| Error::redis(format!("put leaves {entries}"), e))?;
+        match n {
+            -1 => Err(Error::LeaseLost {
+                key: lease.key.clone(),
+            }),
+            -2 => Err(Error::SessionSealed {
+                session_id: session_id.to_owned(),
+            }),
+            n => Ok(n as u64),
+        }
+    }
+
+    /// Seals a session (fenced): from now on [`LeafStore::put`] refuses its
+    /// relays, so the leaf set read afterwards is final. Idempotent.
+    pub async fn seal(&self, lease: &Held, session_id: &str) -> Result<()> {
+        let state = self.keys.session_state(&self.supplier, session_id);
+        let n: i64 = self
+            .pool
+            .eval(
+                SEAL_FENCED,
+                vec![lease.key.as_str(), state.as_str()],
+                vec![lease.value.clone(), self.ttl.as_millis().to_string()],
+            )
+            .await
+            .map_err(|e| Error::redis(format!("seal {state}"), e))?;
         if n < 0 {
             return Err(Error::LeaseLost {
                 key: lease.key.clone(),
             });
         }
-        Ok(n as u64)
+        Ok(())
     }
 
-    /// Every leaf of a session (field, value), with one HGETALL (a session's
-    /// leaves are read in full once, when its claim is built).
-    pub async fn all(&self, session_id: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    /// Whether a session is sealed.
+    pub async fn is_sealed(&self, session_id: &str) -> Result<bool> {
+        let state = self.keys.session_state(&self.supplier, session_id);
+        self.pool
+            .hexists(state.as_str(), "sealed")
+            .await
+            .map_err(|e| Error::redis(format!("HEXISTS {state}"), e))
+    }
+
+    /// Every leaf entry of a session as (key, entry), with one HGETALL (read
+    /// in full once, when the session's claim is built).
+    pub async fn entries(&self, session_id: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let key = self.keys.session_leaves(&self.supplier, session_id);
         let reply: Value = self
             .pool
@@ -106,18 +201,14 @@ impl LeafStore {
             .collect()
     }
 
-    /// Values of some leaves (`None` where absent), in one round trip.
-    pub async fn get_many(
-        &self,
-        session_id: &str,
-        fields: &[Vec<u8>],
-    ) -> Result<Vec<Option<Vec<u8>>>> {
-        if fields.is_empty() {
+    /// Relay bytes of some leaves (`None` where absent), in one round trip.
+    pub async fn values(&self, session_id: &str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let key = self.keys.session_leaves(&self.supplier, session_id);
+        let key = self.keys.session_values(&self.supplier, session_id);
         let mut args: Vec<Value> = vec![key.as_str().into()];
-        args.extend(fields.iter().map(|f| Value::Bytes(f.clone().into())));
+        args.extend(keys.iter().map(|f| Value::Bytes(f.clone().into())));
         let reply: Value = self
             .pool
             .custom(cmd!("HMGET"), args)
@@ -141,14 +232,36 @@ impl LeafStore {
             .map_err(|e| Error::redis(format!("HLEN {key}"), e))
     }
 
-    /// Deletes a session's leaves (after settlement).
+    /// Deletes a session's leaves, values and state, and drops it from the
+    /// supplier's index (after settlement). One atomic script.
     pub async fn delete(&self, session_id: &str) -> Result<()> {
-        let key = self.keys.session_leaves(&self.supplier, session_id);
+        let entries = self.keys.session_leaves(&self.supplier, session_id);
+        let values = self.keys.session_values(&self.supplier, session_id);
+        let state = self.keys.session_state(&self.supplier, session_id);
+        let index = self.keys.session_index(&self.supplier);
         let _: i64 = self
             .pool
-            .del(key.as_str())
+            .eval(
+                DELETE_SESSION,
+                vec![
+                    entries.as_str(),
+                    values.as_str(),
+                    state.as_str(),
+                    index.as_str(),
+                ],
+                vec![session_id],
+            )
             .await
-            .map_err(|e| Error::redis(format!("DEL {key}"), e))?;
+            .map_err(|e| Error::redis(format!("delete session {entries}"), e))?;
         Ok(())
+    }
+
+    /// Session ids in the supplier's index.
+    pub async fn sessions(&self) -> Result<Vec<String>> {
+        let index = self.keys.session_index(&self.supplier);
+        self.pool
+            .smembers(index.as_str())
+            .await
+            .map_err(|e| Error::redis(format!("SMEMBERS {index}"), e))
     }
 }

@@ -5,12 +5,20 @@
 use std::time::{Duration, Instant};
 
 use store::lease::Lease;
-use store::leaves::LeafStore;
+use store::leaves::{LeafStore, LeafWrite};
 use store::testing::RedisServer;
 use store::{Error, Keys, connect_pool};
 use tokio_util::sync::CancellationToken;
 
 const SUPPLIER: &str = "pokt1rvvk8e7qrv4xqg9fzhvmq9gw7uy7yul9qv280d";
+
+fn w(k: u8, v: u8) -> LeafWrite {
+    LeafWrite {
+        key: vec![k; 32],
+        entry: vec![v],
+        value: vec![v, v],
+    }
+}
 
 fn lease(pool: &fred::prelude::Pool, keys: &Keys, owner: &str, ttl: Duration) -> Lease {
     let key = keys.supplier_lease(SUPPLIER);
@@ -48,13 +56,7 @@ async fn one_holder_failover_and_fencing() {
         None => (b.clone(), rb.unwrap(), a.clone()),
     };
     assert_eq!(holder.holder().await.unwrap(), Some(held.value.clone()));
-    assert_eq!(
-        leaves
-            .put(&held, "s1", &[(vec![1], vec![10])])
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(leaves.put(&held, "s1", &[], &[w(1, 10)]).await.unwrap(), 1);
 
     // The holder dies (stops renewing): the other takes over within TTL + a renew interval.
     let start = Instant::now();
@@ -77,18 +79,9 @@ async fn one_holder_failover_and_fencing() {
 
     // The stale holder can neither renew nor write; the new one can.
     assert!(!holder.renew(&held).await.unwrap());
-    let err = leaves
-        .put(&held, "s1", &[(vec![2], vec![20])])
-        .await
-        .unwrap_err();
+    let err = leaves.put(&held, "s1", &[], &[w(2, 20)]).await.unwrap_err();
     assert!(matches!(err, Error::LeaseLost { .. }), "{err}");
-    assert_eq!(
-        leaves
-            .put(&taken, "s1", &[(vec![2], vec![20])])
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(leaves.put(&taken, "s1", &[], &[w(2, 20)]).await.unwrap(), 1);
     assert_eq!(leaves.len("s1").await.unwrap(), 2);
     // Release by the stale holder is a no-op; by the holder it frees the lease.
     assert!(!holder.release(&held).await.unwrap());
@@ -166,34 +159,57 @@ async fn leaves_are_idempotent_readable_and_deletable() {
         SUPPLIER,
         Duration::from_secs(60),
     );
-    let batch: Vec<(Vec<u8>, Vec<u8>)> =
-        (0u8..50).map(|i| (vec![i; 32], vec![i, 0, 255])).collect();
-    assert_eq!(leaves.put(&held, "s", &batch).await.unwrap(), 50);
+    let batch: Vec<LeafWrite> = (0u8..50).map(|i| w(i, i)).collect();
+    let meta = [("service", "anvil".to_owned())];
+    assert_eq!(leaves.put(&held, "s", &meta, &batch).await.unwrap(), 50);
     assert_eq!(
-        leaves.put(&held, "s", &batch[..10]).await.unwrap(),
+        leaves.put(&held, "s", &meta, &batch[..10]).await.unwrap(),
         0,
         "duplicates are no-ops"
     );
-    // A duplicate with a different value keeps the first value.
-    assert_eq!(
-        leaves
-            .put(&held, "s", &[(vec![0; 32], vec![9])])
-            .await
-            .unwrap(),
-        0
-    );
-    let mut all = leaves.all("s").await.unwrap();
+    // A duplicate with a different entry and value keeps the first ones.
+    let dup = LeafWrite {
+        key: vec![0; 32],
+        entry: vec![9],
+        value: vec![9],
+    };
+    assert_eq!(leaves.put(&held, "s", &meta, &[dup]).await.unwrap(), 0);
+    let mut all = leaves.entries("s").await.unwrap();
     all.sort();
-    assert_eq!(all, batch);
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = batch
+        .iter()
+        .map(|l| (l.key.clone(), l.entry.clone()))
+        .collect();
+    assert_eq!(all, expected);
     let got = leaves
-        .get_many("s", &[vec![3; 32], vec![200; 32]])
+        .values("s", &[vec![3; 32], vec![0; 32], vec![200; 32]])
         .await
         .unwrap();
-    assert_eq!(got, vec![Some(vec![3, 0, 255]), None]);
+    assert_eq!(got, vec![Some(vec![3, 3]), Some(vec![0, 0]), None]);
     let ttl: i64 = fred::prelude::KeysInterface::pttl(&pool, keys.session_leaves(SUPPLIER, "s"))
         .await
         .unwrap();
     assert!(ttl > 0 && ttl <= 60_000, "leaves carry a TTL: {ttl}");
+    // Sealing makes the leaf set final.
+    assert!(!leaves.is_sealed("s").await.unwrap());
+    leaves.seal(&held, "s").await.unwrap();
+    assert!(leaves.is_sealed("s").await.unwrap());
+    let err = leaves
+        .put(&held, "s", &meta, &[w(99, 99)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::SessionSealed { .. }), "{err}");
+    assert_eq!(leaves.len("s").await.unwrap(), 50);
+    let service: Option<String> =
+        fred::prelude::HashesInterface::hget(&pool, keys.session_state(SUPPLIER, "s"), "service")
+            .await
+            .unwrap();
+    assert_eq!(service.as_deref(), Some("anvil"));
+    let index: Vec<String> =
+        fred::prelude::SetsInterface::smembers(&pool, keys.session_index(SUPPLIER))
+            .await
+            .unwrap();
+    assert_eq!(index, ["s"]);
     leaves.delete("s").await.unwrap();
     assert_eq!(leaves.len("s").await.unwrap(), 0);
 }
