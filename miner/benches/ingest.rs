@@ -27,8 +27,14 @@ async fn commands_processed(pool: &Pool) -> u64 {
 }
 
 fn main() {
-    let n: u32 = std::env::var("INGEST_RELAYS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let n: u32 = std::env::var("INGEST_RELAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let server = RedisServer::start().unwrap();
         let cfg = server.config();

@@ -14,6 +14,8 @@
 mod error;
 pub mod ingest;
 pub mod lifecycle;
+pub mod runner;
+pub mod session;
 pub mod tree;
 
 pub use error::{Error, Result};

@@ -121,3 +121,64 @@ impl ChainView for Offline {
         offline()
     }
 }
+
+impl From<cache::CacheError> for ChainViewError {
+    fn from(e: cache::CacheError) -> Self {
+        match e {
+            cache::CacheError::NotFound(m) => ChainViewError::NotFound(m),
+            cache::CacheError::Unavailable(m) => ChainViewError::Unavailable(m),
+        }
+    }
+}
+
+/// The production chain view: the three-level cache.
+impl ChainView for Arc<cache::ChainCache> {
+    fn current_height(&self) -> i64 {
+        self.tip()
+    }
+    async fn shared_params_at(&self, height: i64) -> Result<Arc<SharedParams>, ChainViewError> {
+        Ok(cache::ChainCache::shared_params_at(self, height).await?)
+    }
+    async fn session(
+        &self,
+        app: &str,
+        service: &str,
+        height: i64,
+    ) -> Result<Arc<Session>, ChainViewError> {
+        Ok(cache::ChainCache::session(self, app, service, height).await?)
+    }
+    async fn ring(
+        &self,
+        app: &str,
+        session_end: i64,
+    ) -> Result<Arc<Vec<[u8; 33]>>, ChainViewError> {
+        Ok(cache::ChainCache::ring(self, app, session_end).await?)
+    }
+    async fn supplier(&self, operator: &str) -> Result<Arc<Supplier>, ChainViewError> {
+        Ok(cache::ChainCache::supplier(self, operator).await?)
+    }
+    async fn compute_units_per_relay(
+        &self,
+        service: &str,
+        height: i64,
+    ) -> Result<u64, ChainViewError> {
+        Ok(cache::ChainCache::compute_units_per_relay(self, service, height).await?)
+    }
+    async fn difficulty_target(
+        &self,
+        service: &str,
+        height: i64,
+    ) -> Result<[u8; 32], ChainViewError> {
+        Ok(cache::ChainCache::difficulty_target(self, service, height).await?)
+    }
+    async fn application_stake(&self, app: &str) -> Result<u128, ChainViewError> {
+        let a = cache::ChainCache::application(self, app).await?;
+        let stake = a.stake.as_ref().map(|c| c.amount.as_str()).unwrap_or("0");
+        stake
+            .parse()
+            .map_err(|_| ChainViewError::NotFound(format!("application {app} stake {stake:?}")))
+    }
+    async fn suppliers_per_session(&self, height: i64) -> Result<u64, ChainViewError> {
+        Ok(cache::ChainCache::suppliers_per_session(self, height).await?)
+    }
+}

@@ -44,6 +44,15 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 "#;
 
+const SET_STATE_FENCED: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+"#;
+
 const DELETE_SESSION: &str = r#"
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return redis.call('SREM', KEYS[4], ARGV[1])
@@ -254,6 +263,51 @@ impl LeafStore {
             .await
             .map_err(|e| Error::redis(format!("delete session {entries}"), e))?;
         Ok(())
+    }
+
+    /// Sets fields of a session's state hash (fenced by `lease`).
+    pub async fn set_state(
+        &self,
+        lease: &Held,
+        session_id: &str,
+        fields: &[(&str, String)],
+    ) -> Result<()> {
+        let state = self.keys.session_state(&self.supplier, session_id);
+        let mut args: Vec<Value> = vec![
+            lease.value.as_str().into(),
+            (self.ttl.as_millis() as i64).into(),
+        ];
+        for (k, v) in fields {
+            args.push((*k).into());
+            args.push(v.as_str().into());
+        }
+        let n: i64 = self
+            .pool
+            .eval(
+                SET_STATE_FENCED,
+                vec![lease.key.as_str(), state.as_str()],
+                args,
+            )
+            .await
+            .map_err(|e| Error::redis(format!("set state {state}"), e))?;
+        if n < 0 {
+            return Err(Error::LeaseLost {
+                key: lease.key.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A session's state hash (metadata written by ingest, lifecycle fields).
+    pub async fn state(
+        &self,
+        session_id: &str,
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let state = self.keys.session_state(&self.supplier, session_id);
+        self.pool
+            .hgetall(state.as_str())
+            .await
+            .map_err(|e| Error::redis(format!("HGETALL {state}"), e))
     }
 
     /// Session ids in the supplier's index.
