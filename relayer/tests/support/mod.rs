@@ -1,6 +1,8 @@
 //! Test support: loopback backends, a relayer on a free port, an HTTP client.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod chain;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
