@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod lifecycle;
 pub mod runner;
 pub mod session;
+pub mod supervisor;
 pub mod tree;
 
 pub use error::{Error, Result};
