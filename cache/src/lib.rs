@@ -134,8 +134,8 @@ impl ChainCache {
     async fn l2_get(&self, entity: &str, id: &str) -> Option<Vec<u8>> {
         let (pool, keys) = self.redis.as_ref()?;
         let key = keys.cache_entry(entity, id);
-        match pool.get::<Option<Vec<u8>>, _>(key.as_str()).await {
-            Ok(v) => v,
+        match pool.get::<fred::types::Value, _>(key.as_str()).await {
+            Ok(v) => v.as_bytes().map(<[u8]>::to_vec),
             Err(e) => {
                 tracing::debug!(error = %e, "cache L2 read failed");
                 None
@@ -375,6 +375,11 @@ impl ChainCache {
             .await
     }
 
+    /// The application in L1, if fresh (no loading): what a relay would hit.
+    pub fn peek_application(&self, app: &str) -> Option<Arc<Application>> {
+        self.apps.get(&app.to_owned())
+    }
+
     /// Drops an application (and its rings) or a supplier from L1, e.g. on an
     /// invalidation message; an empty id drops every entry of the entity.
     pub fn invalidate_local(&self, entity_name: &str, id: &str) {
@@ -401,24 +406,28 @@ impl ChainCache {
         Ok(())
     }
 
-    /// Applies invalidations published by other processes until `cancel`.
-    pub fn spawn_invalidation_listener(
+    /// Subscribes to invalidations published by other processes and applies
+    /// them until `cancel`. Returns once the subscription is confirmed, so no
+    /// invalidation published afterwards is missed. A lagging receiver drops
+    /// every live entry rather than miss one.
+    pub async fn spawn_invalidation_listener(
         self: &Arc<Self>,
         subscriber: fred::clients::SubscriberClient,
         keys: store::Keys,
         cancel: tokio_util::sync::CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
+    ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
+        let channels: Vec<String> = [entity::APPLICATION, entity::SUPPLIER]
+            .iter()
+            .map(|e| keys.cache_invalidation_channel(e))
+            .collect();
+        let mut rx = subscriber.message_rx();
+        subscriber
+            .subscribe(channels)
+            .await
+            .map_err(|e| CacheError::Unavailable(format!("cache invalidation subscribe: {e}")))?;
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let channels: Vec<String> = [entity::APPLICATION, entity::SUPPLIER]
-                .iter()
-                .map(|e| keys.cache_invalidation_channel(e))
-                .collect();
-            let mut rx = subscriber.message_rx();
-            if let Err(e) = subscriber.subscribe(channels.clone()).await {
-                tracing::error!(error = %e, "cache invalidation subscribe failed");
-                return;
-            }
+        Ok(tokio::spawn(async move {
+            let _keep = subscriber;
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
@@ -440,6 +449,6 @@ impl ChainCache {
                     }
                 }
             }
-        })
+        }))
     }
 }

@@ -90,6 +90,15 @@ impl OperatorKey {
         self.public_key
     }
 
+    /// The raw 32-byte secret scalar, for handing the same key to another
+    /// signer (the relayer's response signer in `rings`). Key material:
+    /// never log, format or persist it; drop (and ideally overwrite) the
+    /// copy as soon as it has been handed over.
+    #[must_use]
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.signing_key.to_bytes().into()
+    }
+
     /// The `pokt` account address.
     #[must_use]
     pub fn address(&self) -> &str {
@@ -253,6 +262,14 @@ mod tests {
         assert!(OperatorKey::from_hex(&"00".repeat(32)).is_err());
         assert!(OperatorKey::from_hex(&"ff".repeat(32)).is_err());
         assert!(OperatorKey::from_hex("abcd").is_err());
+    }
+
+    #[test]
+    fn secret_bytes_round_trip() {
+        let k = OperatorKey::from_hex(SUPPLIER_HEX).unwrap();
+        assert_eq!(hex::encode(k.secret_bytes()), SUPPLIER_HEX);
+        let again = OperatorKey::from_bytes(&k.secret_bytes()).unwrap();
+        assert_eq!(again.address(), SUPPLIER_ADDR);
     }
 
     #[test]

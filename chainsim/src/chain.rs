@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::genesis::{
     DEFAULT_BALANCE_UPOKT, Genesis, parse_gas_price, parse_rpc_type, parse_target,
 };
+use crate::params::SharedHistory;
 use crate::report::{ClaimReport, Counters, ProofReport, SettlementReport, StateReport, TxReport};
 
 /// The placeholder ring key used for applications without gateways
@@ -120,8 +121,8 @@ pub(crate) struct Chain {
     pub gateways: BTreeMap<String, Gateway>,
     pub suppliers: BTreeMap<String, Supplier>,
     pub services: BTreeMap<String, Service>,
-    /// `(effective_height, params)`, ascending.
-    pub shared_history: Vec<(i64, SharedParams)>,
+    /// Shared params: genesis snapshot and scheduled changes.
+    pub shared_history: SharedHistory,
     pub session_params: protocol::pb::pocket::session::Params,
     pub proof_params: protocol::pb::pocket::proof::Params,
     pub service_params: protocol::pb::pocket::service::Params,
@@ -158,24 +159,7 @@ impl Chain {
             denom: protocol::DENOM.into(),
             amount: amount.to_string(),
         };
-        let shared = SharedParams {
-            num_blocks_per_session: p.shared.num_blocks_per_session,
-            grace_period_end_offset_blocks: p.shared.grace_period_end_offset_blocks,
-            claim_window_open_offset_blocks: p.shared.claim_window_open_offset_blocks,
-            claim_window_close_offset_blocks: p.shared.claim_window_close_offset_blocks,
-            proof_window_open_offset_blocks: p.shared.proof_window_open_offset_blocks,
-            proof_window_close_offset_blocks: p.shared.proof_window_close_offset_blocks,
-            supplier_unbonding_period_sessions: p.shared.supplier_unbonding_period_sessions,
-            application_unbonding_period_sessions: p.shared.application_unbonding_period_sessions,
-            compute_units_to_tokens_multiplier: p.shared.compute_units_to_tokens_multiplier,
-            gateway_unbonding_period_sessions: p.shared.gateway_unbonding_period_sessions,
-            compute_unit_cost_granularity: p.shared.compute_unit_cost_granularity,
-            session_grid_anchor_height: p.shared.session_grid_anchor_height,
-            session_number_at_anchor: p.shared.session_number_at_anchor,
-        };
-        // Fail early on params the window math cannot use.
-        SessionGrid::new(&shared)?;
-        SessionWindows::new(&shared, 1)?;
+        let shared_history = SharedHistory::from_genesis(genesis)?;
         let mut chain = Chain {
             chain_id: genesis.chain_id.clone(),
             app_version: genesis.app_version.clone(),
@@ -187,7 +171,7 @@ impl Chain {
             gateways: BTreeMap::new(),
             suppliers: BTreeMap::new(),
             services: BTreeMap::new(),
-            shared_history: vec![(1, shared)],
+            shared_history,
             session_params: protocol::pb::pocket::session::Params {
                 num_suppliers_per_session: p.session.num_suppliers_per_session,
             },
@@ -426,15 +410,48 @@ impl Chain {
 
     // ---------------------------------------------------------------- params
 
-    /// Shared params in force at `height` (`ParamsAtHeight`).
+    /// Shared params in force at `height` (`ParamsAtHeight`): the snapshot
+    /// with the greatest effective height ≤ `height`, which may be a change
+    /// scheduled for a future block. Below block 1 no snapshot applies and,
+    /// as on chain, the live params answer.
     pub fn shared_params_at(&self, height: i64) -> SharedParams {
-        self.shared_history
-            .iter()
-            .rev()
-            .find(|(h, _)| *h <= height)
-            .or_else(|| self.shared_history.last())
-            .map(|(_, p)| *p)
-            .unwrap_or_default()
+        let height = if height < 1 { self.height() } else { height };
+        *self.shared_history.at(height)
+    }
+
+    /// The live shared params (`Params`): those in force at the latest
+    /// committed block. poktroll promotes a scheduled snapshot to live in the
+    /// EndBlocker of its effective height, so this equals `ParamsAtHeight`
+    /// of the latest height. (poktroll also applies a change that leaves
+    /// every session-timing field alone to live at once, before its effective
+    /// height; the simulator defers it too.)
+    pub fn shared_params_live(&self) -> SharedParams {
+        *self.shared_history.at(self.height())
+    }
+
+    /// Schedules `params` to take effect at `effective_height`, a session
+    /// boundary after the latest block (see `SharedHistory::schedule`);
+    /// returns the snapshot as recorded, with the derived grid-anchor fields.
+    pub fn schedule_shared_params(
+        &mut self,
+        effective_height: i64,
+        params: SharedParams,
+    ) -> Result<SharedParams> {
+        let latest = self.height();
+        let recorded = self
+            .shared_history
+            .schedule(latest, effective_height, params)
+            .map_err(|reason| Error::ParamsChange {
+                effective_height,
+                reason,
+            })?;
+        tracing::info!(
+            effective_height,
+            num_blocks_per_session = recorded.num_blocks_per_session,
+            session_grid_anchor_height = recorded.session_grid_anchor_height,
+            "shared params change scheduled"
+        );
+        Ok(recorded)
     }
 
     /// The windows of the session ending at `session_end`.

@@ -45,6 +45,15 @@ pub enum Error {
         /// How long.
         waited: std::time::Duration,
     },
+    /// A shared-parameter change cannot be scheduled (not a future session
+    /// boundary, out of order, or parameters the session math cannot use).
+    #[error("cannot schedule shared params at height {effective_height}: {reason}")]
+    ParamsChange {
+        /// The effective height asked for.
+        effective_height: i64,
+        /// Why it is rejected.
+        reason: String,
+    },
     /// A chain query asked for something that does not exist or is invalid.
     #[error("{0}")]
     Query(String),

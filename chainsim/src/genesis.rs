@@ -32,6 +32,11 @@ pub struct Genesis {
     /// Module parameters.
     #[serde(default)]
     pub params: Params,
+    /// Scheduled parameter changes, in height order: each takes effect at
+    /// its `effective_height`, a session boundary (sessions-and-windows.md
+    /// §1.1). Empty: the parameters never change.
+    #[serde(default)]
+    pub params_history: Vec<ParamsChangeGenesis>,
     /// Services.
     #[serde(default)]
     pub services: Vec<ServiceGenesis>,
@@ -121,6 +126,160 @@ impl Default for SharedParams {
             session_grid_anchor_height: 0,
             session_number_at_anchor: 0,
         }
+    }
+}
+
+impl SharedParams {
+    /// The protobuf message the chain serves.
+    pub fn to_proto(&self) -> protocol::pb::pocket::shared::Params {
+        protocol::pb::pocket::shared::Params {
+            num_blocks_per_session: self.num_blocks_per_session,
+            grace_period_end_offset_blocks: self.grace_period_end_offset_blocks,
+            claim_window_open_offset_blocks: self.claim_window_open_offset_blocks,
+            claim_window_close_offset_blocks: self.claim_window_close_offset_blocks,
+            proof_window_open_offset_blocks: self.proof_window_open_offset_blocks,
+            proof_window_close_offset_blocks: self.proof_window_close_offset_blocks,
+            supplier_unbonding_period_sessions: self.supplier_unbonding_period_sessions,
+            application_unbonding_period_sessions: self.application_unbonding_period_sessions,
+            compute_units_to_tokens_multiplier: self.compute_units_to_tokens_multiplier,
+            gateway_unbonding_period_sessions: self.gateway_unbonding_period_sessions,
+            compute_unit_cost_granularity: self.compute_unit_cost_granularity,
+            session_grid_anchor_height: self.session_grid_anchor_height,
+            session_number_at_anchor: self.session_number_at_anchor,
+        }
+    }
+
+    /// The values of a protobuf message.
+    pub fn from_proto(p: &protocol::pb::pocket::shared::Params) -> Self {
+        SharedParams {
+            num_blocks_per_session: p.num_blocks_per_session,
+            grace_period_end_offset_blocks: p.grace_period_end_offset_blocks,
+            claim_window_open_offset_blocks: p.claim_window_open_offset_blocks,
+            claim_window_close_offset_blocks: p.claim_window_close_offset_blocks,
+            proof_window_open_offset_blocks: p.proof_window_open_offset_blocks,
+            proof_window_close_offset_blocks: p.proof_window_close_offset_blocks,
+            supplier_unbonding_period_sessions: p.supplier_unbonding_period_sessions,
+            application_unbonding_period_sessions: p.application_unbonding_period_sessions,
+            gateway_unbonding_period_sessions: p.gateway_unbonding_period_sessions,
+            compute_units_to_tokens_multiplier: p.compute_units_to_tokens_multiplier,
+            compute_unit_cost_granularity: p.compute_unit_cost_granularity,
+            session_grid_anchor_height: p.session_grid_anchor_height,
+            session_number_at_anchor: p.session_number_at_anchor,
+        }
+    }
+}
+
+/// A scheduled parameter change (as a governance `MsgUpdateParams` makes on
+/// the real chain). Also the body of `POST /chainsim/shared_params`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamsChangeGenesis {
+    /// First block the new parameters apply to. Must be the first block of a
+    /// session under the parameters in force before it, after block 1 and
+    /// after the previous change (the same height replaces it).
+    pub effective_height: i64,
+    /// The shared parameters that change.
+    #[serde(default)]
+    pub shared: SharedParamsChange,
+}
+
+/// Shared parameters that change; omitted keys keep the value in force
+/// before the change. `session_grid_anchor_height` and
+/// `session_number_at_anchor` are derived, as on chain: changing
+/// `num_blocks_per_session` anchors the new grid at the effective height.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharedParamsChange {
+    /// Blocks per session (N).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_blocks_per_session: Option<u64>,
+    /// Blocks after the session end during which relays are still served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace_period_end_offset_blocks: Option<u64>,
+    /// Claim window open offset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim_window_open_offset_blocks: Option<u64>,
+    /// Claim window close offset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim_window_close_offset_blocks: Option<u64>,
+    /// Proof window open offset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof_window_open_offset_blocks: Option<u64>,
+    /// Proof window close offset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof_window_close_offset_blocks: Option<u64>,
+    /// Supplier unbonding period (sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supplier_unbonding_period_sessions: Option<u64>,
+    /// Application unbonding period (sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application_unbonding_period_sessions: Option<u64>,
+    /// Gateway unbonding period (sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_unbonding_period_sessions: Option<u64>,
+    /// CUTTM, in 1/granularity uPOKT per compute unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_units_to_tokens_multiplier: Option<u64>,
+    /// Denominator of CUTTM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_unit_cost_granularity: Option<u64>,
+}
+
+impl SharedParamsChange {
+    /// `before` with this change applied (grid-anchor fields untouched: the
+    /// chain derives them when the change is scheduled).
+    pub fn apply(
+        &self,
+        before: &protocol::pb::pocket::shared::Params,
+    ) -> protocol::pb::pocket::shared::Params {
+        let mut p = *before;
+        let set = |field: &mut u64, v: Option<u64>| {
+            if let Some(v) = v {
+                *field = v;
+            }
+        };
+        set(&mut p.num_blocks_per_session, self.num_blocks_per_session);
+        set(
+            &mut p.grace_period_end_offset_blocks,
+            self.grace_period_end_offset_blocks,
+        );
+        set(
+            &mut p.claim_window_open_offset_blocks,
+            self.claim_window_open_offset_blocks,
+        );
+        set(
+            &mut p.claim_window_close_offset_blocks,
+            self.claim_window_close_offset_blocks,
+        );
+        set(
+            &mut p.proof_window_open_offset_blocks,
+            self.proof_window_open_offset_blocks,
+        );
+        set(
+            &mut p.proof_window_close_offset_blocks,
+            self.proof_window_close_offset_blocks,
+        );
+        set(
+            &mut p.supplier_unbonding_period_sessions,
+            self.supplier_unbonding_period_sessions,
+        );
+        set(
+            &mut p.application_unbonding_period_sessions,
+            self.application_unbonding_period_sessions,
+        );
+        set(
+            &mut p.gateway_unbonding_period_sessions,
+            self.gateway_unbonding_period_sessions,
+        );
+        set(
+            &mut p.compute_units_to_tokens_multiplier,
+            self.compute_units_to_tokens_multiplier,
+        );
+        set(
+            &mut p.compute_unit_cost_granularity,
+            self.compute_unit_cost_granularity,
+        );
+        p
     }
 }
 
@@ -421,6 +580,7 @@ impl Default for Genesis {
             app_version: default_app_version(),
             min_gas_price: default_min_gas_price(),
             params: Params::default(),
+            params_history: Vec::new(),
             services: Vec::new(),
             applications: Vec::new(),
             gateways: Vec::new(),
@@ -478,6 +638,7 @@ impl Genesis {
                 "must be at least 1",
             ));
         }
+        crate::params::SharedHistory::from_genesis(self)?;
         let mut service_ids = BTreeSet::new();
         for (i, s) in self.services.iter().enumerate() {
             let field = format!("services[{i}]");
@@ -690,6 +851,51 @@ mod tests {
             Params::default(),
             "example shows the defaults"
         );
+    }
+
+    #[test]
+    fn params_history_entries_change_only_the_keys_given() {
+        // The commented example of genesis.example.yaml.
+        let yaml = "params_history:\n  - effective_height: 31\n    shared:\n      \
+                    num_blocks_per_session: 20\n      \
+                    compute_units_to_tokens_multiplier: 21000000\n";
+        let genesis = Genesis::from_yaml(yaml).expect("parses");
+        genesis.validate().expect("31 starts session 4");
+        let history = crate::params::SharedHistory::from_genesis(&genesis).expect("history");
+        let entries = history.entries();
+        assert_eq!(entries.len(), 2);
+        let (effective, p) = entries[1];
+        assert_eq!(effective, 31);
+        assert_eq!(p.num_blocks_per_session, 20);
+        assert_eq!(p.compute_units_to_tokens_multiplier, 21_000_000);
+        assert_eq!(
+            p.claim_window_close_offset_blocks, 4,
+            "unchanged keys keep the genesis value"
+        );
+        assert_eq!(
+            (p.session_grid_anchor_height, p.session_number_at_anchor),
+            (31, 4)
+        );
+    }
+
+    #[test]
+    fn params_history_off_a_session_boundary_or_with_derived_keys_is_rejected() {
+        let off = "params_history:\n  - effective_height: 30\n    shared:\n      \
+                   num_blocks_per_session: 20\n";
+        let err = Genesis::from_yaml(off)
+            .expect("parses")
+            .validate()
+            .expect_err("30 is inside session 3");
+        assert!(
+            matches!(&err, Error::InvalidGenesis { field, .. } if field == "params_history[0]"),
+            "{err}"
+        );
+        let derived = "params_history:\n  - effective_height: 31\n    shared:\n      \
+                       session_grid_anchor_height: 31\n";
+        assert!(matches!(
+            Genesis::from_yaml(derived),
+            Err(Error::ParseGenesis(_))
+        ));
     }
 
     #[test]

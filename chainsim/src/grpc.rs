@@ -58,7 +58,10 @@ pub(crate) async fn serve(node: Arc<Node>, listener: TcpListener) {
         .add_service(svc!(auth::query_server::QueryServer))
         .add_service(svc!(bank::query_server::QueryServer))
         .add_service(svc!(tx::service_server::ServiceServer));
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    // Without TCP_NODELAY, Nagle's algorithm holds back the response frames
+    // written after the first until the client's delayed ACK (~40 ms per
+    // call on Linux loopback, measured on `Simulate`).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     if let Err(e) = router
         .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
         .await
@@ -240,6 +243,8 @@ impl shared::query_server::Query for Api {
         req: Request<shared::QueryParamsRequest>,
     ) -> Reply<shared::QueryParamsResponse> {
         let h = self.query_height(req.metadata())?;
+        // Live params as of the queried (default: latest) block; a scheduled
+        // change becomes live at its effective height.
         let params = self.node.lock().shared_params_at(h);
         self.reply(
             shared::QueryParamsResponse {

@@ -15,13 +15,23 @@
 //!   or JSON-RPC 2.0 POST, and the `/websocket` endpoint with `subscribe` to
 //!   `tm.event='NewBlock'` / `'NewBlockHeader'`.
 //! - **Test endpoints**: `GET /chainsim/state` (claims, proofs, settlements
-//!   with reasons, tx results, counters as JSON), `POST /chainsim/faults`,
-//!   `POST /chainsim/produce_block`, and Prometheus text at `GET /metrics`.
+//!   with reasons, tx results, counters as JSON), `POST /chainsim/faults`
+//!   (pause, drop or reject txs, drop every websocket session),
+//!   `POST /chainsim/produce_block`, `POST /chainsim/shared_params`, and
+//!   Prometheus text at `GET /metrics`.
 //!
 //! # Chain rules implemented
 //! - Blocks: heights from 1; hash = `SHA-256(chain_id ‖ BE8(height) ‖ prev_hash)`
 //!   (independent of txs and time, so every session id and proof seed is known
 //!   in advance); time = wall clock, strictly increasing.
+//! - Shared params: a history of snapshots (sessions-and-windows.md §1.1),
+//!   the genesis params from block 1 and then each change scheduled in the
+//!   genesis (`params_history`) or by [`ChainSimHandle::schedule_shared_params`],
+//!   effective at a session boundary with the grid anchor derived as on
+//!   chain. `ParamsAtHeight(h)` answers the snapshot with the greatest
+//!   effective height ≤ h; `Params` answers the one in force at the latest
+//!   (or header) height; every rule below reads the params at the height
+//!   the chain reads them at (the session's own start or end).
 //! - Sessions: the anchored grid, session id and supplier selection of
 //!   `protocol` (sessions-and-windows.md §1–3); suppliers dehydrated to the
 //!   session's service.
@@ -67,11 +77,15 @@
 //!
 //! # Deliberately left out
 //! Staking, unstaking, delegation and parameter-update messages (the genesis
-//! fixes actors and parameters), the relay-difficulty EMA update at settlement
+//! fixes actors; parameters change only through the knobs above, and only
+//! the shared ones), the immediate live effect poktroll gives a shared-params
+//! change that touches no session-timing field (here it waits for its
+//! effective height like any other), the relay-difficulty EMA update at settlement
 //! (targets stay at their genesis values), tokenomics distribution (TLM
 //! splits, DAO, proposer, rev-share), unbonding, `abci_query`, the `tx` and
 //! `tx_search` RPCs, `cosmos.base.tendermint` gRPC (not in `protocol`), and
-//! history of non-parameter state for height queries.
+//! history of non-parameter state for height queries (nor of when a params
+//! change was scheduled: a height-pinned query already sees it).
 
 mod ante;
 mod block;
@@ -81,6 +95,7 @@ pub mod genesis;
 mod grpc;
 mod msgs;
 mod node;
+mod params;
 mod report;
 mod rpc;
 
@@ -89,6 +104,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::pb::pocket::session::Session;
+use protocol::pb::pocket::shared::Params as SharedParams;
 use protocol::session::SessionWindows;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -268,6 +284,47 @@ impl ChainSimHandle {
         self.node.lock().session(app, service, height)
     }
 
+    /// Shared params in force at `height`, as `ParamsAtHeight` answers them
+    /// (a change scheduled for a later block is already visible at its
+    /// effective height).
+    pub fn shared_params_at(&self, height: i64) -> SharedParams {
+        self.node.lock().shared_params_at(height)
+    }
+
+    /// The live shared params (`Params`): those in force at the latest block.
+    pub fn shared_params(&self) -> SharedParams {
+        self.node.lock().shared_params_live()
+    }
+
+    /// Every shared-params snapshot with its effective height, ascending:
+    /// the genesis params at 1, then each scheduled change.
+    pub fn shared_params_history(&self) -> Vec<(i64, SharedParams)> {
+        self.node.lock().shared_history.entries()
+    }
+
+    /// Schedules a change of the shared params, as a governance update does
+    /// on the real chain: `params` take effect at `effective_height`, which
+    /// must be the first block of a session (under the params in force
+    /// before it) after the latest committed block, and not before an
+    /// already scheduled change (the same height replaces it). The grid
+    /// anchor fields are derived as on chain: a new `num_blocks_per_session`
+    /// anchors the new grid at `effective_height`. From then on every rule
+    /// that reads params at a height (sessions, windows, settlement, pricing)
+    /// and both params queries honour the change. Returns the snapshot as
+    /// recorded.
+    ///
+    /// # Errors
+    /// [`Error::ParamsChange`] when the height or the params are rejected.
+    pub fn schedule_shared_params(
+        &self,
+        effective_height: i64,
+        params: SharedParams,
+    ) -> Result<SharedParams> {
+        self.node
+            .lock()
+            .schedule_shared_params(effective_height, params)
+    }
+
     /// The windows of the session ending at `session_end`.
     pub fn session_windows(&self, session_end: i64) -> Result<SessionWindows> {
         self.node.lock().windows(session_end)
@@ -334,6 +391,15 @@ impl ChainSimHandle {
     /// Answers the next broadcast with this rejection instead of running CheckTx.
     pub fn reject_next_tx(&self, rejection: ForcedRejection) {
         self.node.lock().faults.reject_next.push(rejection);
+    }
+
+    /// Drops every open CometBFT websocket session at once, as a node
+    /// restart or a network cut does: each connection closes without a
+    /// close handshake and its subscriptions are gone, so clients must
+    /// reconnect and subscribe again (new connections are accepted at once).
+    /// Returns how many sessions were open.
+    pub fn drop_websockets(&self) -> usize {
+        self.node.drop_websockets()
     }
 
     /// A feed of committed blocks.

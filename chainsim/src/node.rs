@@ -19,6 +19,9 @@ pub(crate) struct Node {
     chain: Mutex<Chain>,
     blocks: broadcast::Sender<Arc<Block>>,
     height: watch::Sender<i64>,
+    /// Bumped to make every open websocket session drop its connection;
+    /// each session holds a receiver for its lifetime.
+    websocket_drops: watch::Sender<u64>,
     pub(crate) cancel: CancellationToken,
     pub(crate) rpc_listen: std::net::SocketAddr,
 }
@@ -38,10 +41,12 @@ impl Node {
     ) -> Self {
         let (blocks, _) = broadcast::channel(BLOCK_FEED_CAPACITY);
         let (height, _) = watch::channel(chain.height());
+        let (websocket_drops, _) = watch::channel(0);
         Node {
             chain: Mutex::new(chain),
             blocks,
             height,
+            websocket_drops,
             cancel,
             rpc_listen,
         }
@@ -73,6 +78,20 @@ impl Node {
 
     pub(crate) fn watch_height(&self) -> watch::Receiver<i64> {
         self.height.subscribe()
+    }
+
+    /// What a websocket session watches to learn it must drop its connection.
+    pub(crate) fn watch_websocket_drops(&self) -> watch::Receiver<u64> {
+        self.websocket_drops.subscribe()
+    }
+
+    /// Makes every open websocket session drop its connection; returns how
+    /// many were open.
+    pub(crate) fn drop_websockets(&self) -> usize {
+        let open = self.websocket_drops.receiver_count();
+        self.websocket_drops.send_modify(|n| *n = n.wrapping_add(1));
+        tracing::info!(open, "dropping every websocket session");
+        open
     }
 
     /// Produces a block every `block_time` unless paused, until cancelled.

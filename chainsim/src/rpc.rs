@@ -1,8 +1,8 @@
 //! The CometBFT JSON-RPC server (v0.38 JSON shapes: integers as strings,
 //! hashes upper-case hex, tx bytes base64, times RFC 3339) with the
 //! `/websocket` new-block subscription, plus the test endpoints
-//! (`/chainsim/state`, `/chainsim/faults`, `/chainsim/produce_block`) and
-//! Prometheus metrics (`/metrics`).
+//! (`/chainsim/state`, `/chainsim/faults`, `/chainsim/produce_block`,
+//! `/chainsim/shared_params`) and Prometheus metrics (`/metrics`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -23,6 +24,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::block::{Block, Event, TxResult, hex_upper, rfc3339};
 use crate::chain::ForcedRejection;
+use crate::genesis::{ParamsChangeGenesis, SharedParams};
 use crate::node::Node;
 
 /// The CometBFT version reported by `status`.
@@ -74,9 +76,17 @@ pub(crate) async fn serve(node: Arc<Node>, listener: TcpListener) {
         .route("/chainsim/state", get(state))
         .route("/chainsim/faults", post(faults))
         .route("/chainsim/produce_block", post(produce_block))
+        .route("/chainsim/shared_params", post(schedule_shared_params))
         .route("/metrics", get(metrics))
         .route("/{method}", get(uri_call))
         .with_state(node.clone());
+    // TCP_NODELAY for the same reason as the gRPC listener: a response
+    // written in several segments must not wait for a delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an RPC connection");
+        }
+    });
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await
@@ -379,9 +389,17 @@ struct FaultsRequest {
     /// Reject the next tx with this code.
     #[serde(default)]
     reject_next_tx: Option<ForcedRejection>,
+    /// `true`: drop every open websocket session (clients must reconnect).
+    #[serde(default)]
+    drop_websockets: bool,
 }
 
 async fn faults(State(node): State<Arc<Node>>, Json(req): Json<FaultsRequest>) -> Json<Value> {
+    let websockets_dropped = if req.drop_websockets {
+        node.drop_websockets()
+    } else {
+        0
+    };
     let mut chain = node.lock();
     if let Some(p) = req.pause {
         chain.faults.paused = p;
@@ -396,12 +414,36 @@ async fn faults(State(node): State<Arc<Node>>, Json(req): Json<FaultsRequest>) -
         "paused": chain.faults.paused,
         "drop_next_txs": chain.faults.drop_next_txs,
         "pending_rejections": chain.faults.reject_next.len(),
+        "websockets_dropped": websockets_dropped,
     }))
 }
 
 async fn produce_block(State(node): State<Arc<Node>>) -> Json<Value> {
     let height = node.produce_block();
     Json(json!({"height": height}))
+}
+
+/// Schedules a shared-params change (body: a `params_history` entry of the
+/// genesis; omitted keys keep the value in force before the change). Answers
+/// the snapshot as recorded, or 400 with the reason.
+async fn schedule_shared_params(
+    State(node): State<Arc<Node>>,
+    Json(change): Json<ParamsChangeGenesis>,
+) -> Response {
+    let mut chain = node.lock();
+    let before = chain.shared_params_at(change.effective_height.saturating_sub(1));
+    match chain.schedule_shared_params(change.effective_height, change.shared.apply(&before)) {
+        Ok(recorded) => Json(json!({
+            "effective_height": change.effective_height,
+            "shared": SharedParams::from_proto(&recorded),
+        }))
+        .into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(node): State<Arc<Node>>) -> impl IntoResponse {
@@ -444,11 +486,15 @@ fn parse_query(query: &str) -> Option<EventKind> {
 
 async fn ws_session(node: Arc<Node>, mut socket: WebSocket) {
     let mut feed = node.subscribe_blocks();
+    let mut drops = node.watch_websocket_drops();
     let mut subs: Vec<Subscription> = Vec::new();
     let chain_id = node.lock().chain_id.clone();
     loop {
         tokio::select! {
             _ = node.cancel.cancelled() => break,
+            // Returning drops the socket: the TCP connection closes without a
+            // close handshake, as when a node restarts.
+            _ = drops.changed() => return,
             incoming = socket.recv() => {
                 let text = match incoming {
                     Some(Ok(WsMessage::Text(t))) => t.to_string(),

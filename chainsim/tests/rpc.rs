@@ -107,6 +107,51 @@ async fn websocket_subscribers_receive_every_block_in_order_and_backfill_with_bl
     );
 }
 
+/// Waits until the server has closed `ws` (with or without a close frame).
+async fn assert_closed(ws: &mut Ws) {
+    loop {
+        let msg = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("the connection ends before the deadline");
+        match msg {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn dropped_websockets_end_and_a_new_subscription_gets_the_next_block() {
+    let sim = start(genesis(), None).await;
+    let mut a = subscribe(&sim, "tm.event='NewBlock'").await;
+    let mut b = subscribe(&sim, "tm.event='NewBlockHeader'").await;
+    assert_eq!(sim.handle.drop_websockets(), 2);
+    assert_closed(&mut a).await;
+    assert_closed(&mut b).await;
+
+    let mut c = subscribe(&sim, "tm.event='NewBlockHeader'").await;
+    let h = sim.block();
+    let ev = next_json(&mut c).await;
+    assert_eq!(
+        height_of(&ev["result"]["data"]["value"]["header"]["height"]),
+        h,
+        "subscriptions work again at once"
+    );
+
+    // The same knob over HTTP.
+    let (code, text) = http(
+        sim.handle.rpc_addr(),
+        "POST",
+        "/chainsim/faults",
+        Some(r#"{"drop_websockets": true}"#),
+    )
+    .await;
+    assert_eq!(code, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["websockets_dropped"], 1);
+    assert_closed(&mut c).await;
+}
+
 #[tokio::test]
 async fn new_block_header_subscription_and_json_rpc_over_the_websocket() {
     let sim = start(genesis(), Some(Duration::from_millis(50))).await;

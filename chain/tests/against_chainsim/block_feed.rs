@@ -94,6 +94,52 @@ async fn survives_websocket_loss_by_polling() {
     );
 }
 
+/// The node drops the websocket (a restart, say) but takes new connections at
+/// once: the feed reconnects and subscribes again. Polling is slowed to a
+/// minute, so the blocks after the drop can only arrive through the new
+/// subscription. (The proxy test above covers a websocket that stays down.)
+#[tokio::test]
+async fn resubscribes_after_the_node_drops_the_websocket() {
+    let sim = start(genesis(), None).await;
+    let mut cfg = sim.config();
+    cfg.block_feed.poll_interval = Duration::from_secs(60);
+    cfg.block_feed.stall_timeout = Duration::from_secs(60);
+    let metrics = Metrics::unregistered().unwrap();
+    let rpc = RpcClient::new(&cfg.rpc, metrics.clone()).unwrap();
+    let cancel = CancellationToken::new();
+    let (feed, mut rx, task) = BlockFeed::spawn(
+        rpc,
+        cfg.block_feed.clone(),
+        StartAt::Height(1),
+        cancel.clone(),
+    );
+    let mut ws = feed.websocket_watch();
+    let mut seen = Vec::new();
+    receive_until(&mut rx, &mut seen, 1).await;
+    wait_watch(&mut ws, "websocket up", |up| *up).await;
+    sim.block();
+    receive_until(&mut rx, &mut seen, 2).await;
+
+    ws.borrow_and_update();
+    assert_eq!(sim.handle.drop_websockets(), 1);
+    // The feed notices (up goes false) and comes back (up goes true); the
+    // two may be too quick to observe apart, so wait for a change first.
+    tokio::time::timeout(DEADLINE, ws.changed())
+        .await
+        .expect("the feed notices the drop")
+        .unwrap();
+    wait_watch(&mut ws, "websocket back up", |up| *up).await;
+    assert!(metrics.feed_reconnects.get() >= 1);
+
+    for _ in 0..3 {
+        sim.block();
+    }
+    receive_until(&mut rx, &mut seen, 5).await;
+    cancel.cancel();
+    task.await.unwrap();
+    assert_contiguous(&seen, 1, &sim);
+}
+
 #[tokio::test]
 async fn backfills_the_gap_after_losing_the_node() {
     let sim = start(genesis(), Some(Duration::from_millis(60))).await;

@@ -185,6 +185,67 @@ async fn every_query_returns_what_the_genesis_says() {
     );
 }
 
+/// The genesis has N = 4; a change scheduled for block 9 (the first block
+/// of session 3) sets N = 6 and halves CUTTM, as a governance update would.
+#[tokio::test]
+async fn shared_params_at_heights_before_and_after_a_parameter_change() {
+    let sim = start(genesis(), None).await;
+    sim.advance_to(3);
+    let q = QueryClient::new(&sim.config().grpc, Metrics::unregistered().unwrap()).unwrap();
+    let old = q.shared_params().await.unwrap();
+    let mut next = old;
+    next.num_blocks_per_session = 6;
+    next.compute_units_to_tokens_multiplier = old.compute_units_to_tokens_multiplier / 2;
+    sim.handle.schedule_shared_params(9, next).unwrap();
+
+    // Scheduled, not yet in force: ParamsAtHeight answers by height, the
+    // live params are still the old ones.
+    assert_eq!(q.shared_params_at_height(8).await.unwrap(), old);
+    let new = q.shared_params_at_height(9).await.unwrap();
+    assert_eq!(new.num_blocks_per_session, 6);
+    assert_eq!(
+        new.compute_units_to_tokens_multiplier,
+        old.compute_units_to_tokens_multiplier / 2
+    );
+    assert_eq!(
+        (new.session_grid_anchor_height, new.session_number_at_anchor),
+        (9, 3),
+        "the new grid starts at the change; session numbers continue"
+    );
+    assert_eq!(
+        new.claim_window_close_offset_blocks,
+        old.claim_window_close_offset_blocks
+    );
+    assert_eq!(q.shared_params().await.unwrap(), old);
+
+    // In force from block 9.
+    sim.advance_to(10);
+    assert_eq!(q.shared_params().await.unwrap(), new);
+    assert_eq!(q.at_height(8).shared_params().await.unwrap(), old);
+    assert_eq!(q.at_height(9).shared_params().await.unwrap(), new);
+    assert_eq!(q.shared_params_at_height(5).await.unwrap(), old);
+    assert_eq!(q.shared_params_at_height(10).await.unwrap(), new);
+
+    // Sessions follow the params of their own heights.
+    let app = address(&APP_KEY);
+    let bounds = |s: protocol::pb::pocket::session::Session| {
+        let h = s.header.unwrap();
+        (
+            h.session_start_block_height,
+            h.session_end_block_height,
+            s.num_blocks_per_session,
+        )
+    };
+    assert_eq!(
+        bounds(q.session(&app, SERVICE, 8).await.unwrap()),
+        (5, 8, 4)
+    );
+    assert_eq!(
+        bounds(q.session(&app, SERVICE, 10).await.unwrap()),
+        (9, 14, 6)
+    );
+}
+
 #[tokio::test]
 async fn comet_rpc_answers_match_the_chain() {
     let sim = start(genesis(), None).await;
