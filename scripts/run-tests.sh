@@ -8,6 +8,17 @@ set +e
 cargo test --workspace --all-features --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# Second pass of the Redis suites against Redis 8.2+ (XACKDEL), when available.
+redis8=$(scripts/redis8.sh)
+if [[ $status -eq 0 && -n "$redis8" ]]; then
+    echo "== Redis suites again on $("$redis8" --version | cut -d' ' -f3) =="
+    set +e
+    REDIS_SERVER_BIN="$redis8" cargo test --locked -p store -p miner --test streams --test leases --test ingest 2>&1 | tee -a "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+else
+    echo "== Redis 8.2 binary not available: second pass skipped =="
+fi
 read -r passed failed < <(awk '/^test result:/ {
     for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) }
 } END { print p+0, f+0 }' "$log")
