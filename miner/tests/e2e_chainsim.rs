@@ -446,3 +446,31 @@ async fn killed_owners_are_replaced_within_5s_and_every_relay_is_paid() {
     }
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_dropped_from_the_mempool_is_rebroadcast_and_lands() {
+    let redis = RedisServer::start().unwrap();
+    let cancel = CancellationToken::new();
+    let sim = start_sim(&cancel, Duration::from_millis(150)).await;
+    let cfg = redis.config();
+    let pool = store::connect_pool(&cfg).await.unwrap();
+    let keys = store::Keys::new(&cfg.namespace).unwrap();
+    let publisher = RelayPublisher::new(pool.clone(), keys.clone(), 1_000_000);
+    let mut published = BTreeMap::new();
+    let header = publish_session(&sim, &publisher, 20, &mut published).await;
+    // The next tx the node accepts (our claim) vanishes from its mempool.
+    sim.drop_next_txs(1);
+    miner(&node(&sim), &cfg, "m1", &cancel).await;
+    wait_settled(&sim, &published, Duration::from_secs(30)).await;
+    let state = sim.state();
+    assert_eq!(
+        state.counters.txs_dropped, 1,
+        "the first claim tx was dropped"
+    );
+    let claim = state
+        .claims
+        .iter()
+        .find(|c| c.session_id == header.session_id);
+    assert!(claim.is_none() || claim.is_some_and(|c| c.num_relays == 20));
+    cancel.cancel();
+}
