@@ -108,6 +108,11 @@ fn main() {
         println!("ingest: {:.3} Redis commands per relay (server-side count incl. Lua-internal calls)", cmds as f64 / f64::from(n));
         println!("claim build (HGETALL entries + sealed trie): {tree_secs:.3} s, root count {}, trie heap {} MB", tree.root().count(), tree.heap_bytes() >> 20);
         println!("proof build (HMGET values + prove + self-verify): {:.1} ms, {} bytes", proof_secs * 1000.0, proof.len());
+        let rss = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+            .unwrap_or_default();
+        println!("bench process peak RSS (publisher + ingest + claim + proof): {}", rss.trim_start_matches("VmHWM:").trim());
         drop(server);
     });
 }
