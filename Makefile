@@ -35,6 +35,9 @@ deps:
 bench:
 	$(CARGO) bench --workspace
 
-localnet:
-	@echo "make localnet: not built yet; it arrives with the issue 'localnet and the relay client'." >&2
-	@exit 2
+# The whole network on one machine (chainsim, redis-server, demo backend,
+# relayers, miners, traffic) with a report; extra flags via LOCALNET_ARGS,
+# e.g. make localnet LOCALNET_ARGS="--duration 2m --rps 50".
+LOCALNET_ARGS ?=
+localnet: deps
+	$(CARGO) run --quiet -p cmd --bin pocket-relay-miner -- localnet $(LOCALNET_ARGS)

@@ -1,27 +1,107 @@
-//! `pocket-relay-miner`: the one binary. Subcommands arrive with their issues.
+//! `pocket-relay-miner`: the one binary.
+//!
+//! Exit status: 0 on success, 1 on a runtime error, 2 on an invalid
+//! configuration (every error listed) or a usage error; `localnet` exits 1
+//! when a session did not settle valid.
+
+mod config;
+mod localnet;
+mod ops;
+mod relay;
+mod roles;
+mod telemetry;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{InvalidConfig, Role};
+use crate::telemetry::LogFormat;
+
 /// Relay mining for Pocket Network (Shannon).
 #[derive(Debug, Parser)]
 #[command(name = "pocket-relay-miner", version, about)]
 struct Cli {
+    /// Log format on stderr (filter with RUST_LOG, e.g. `info,relayer=debug`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve relays from gateways: validate, forward to your nodes, sign,
+    /// mine and publish to Redis.
+    Relayer(RoleArgs),
+    /// Turn relay streams into claims and proofs on chain, one lease per
+    /// supplier shared among replicas.
+    Miner(RoleArgs),
+    /// Send signed relays to a supplier and verify every answer (one relay or
+    /// a load test).
+    Relay(Box<relay::RelayArgs>),
+    /// Check configuration files or print the defaults.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run the whole network on one machine (chain simulator, Redis, backend,
+    /// relayers, miners, traffic) and report relays, claims, proofs and
+    /// settlements.
+    Localnet(localnet::LocalnetArgs),
     /// Run the chain simulator (gRPC, CometBFT RPC and websocket) from a genesis file.
     Chainsim(ChainsimArgs),
     /// Print the version.
     Version,
+}
+
+/// A long-running role.
+#[derive(Debug, clap::Args)]
+#[command(after_help = ENV_HELP)]
+struct RoleArgs {
+    /// Configuration file (YAML; see config.relayer.example.yaml and
+    /// config.miner.example.yaml).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+const ENV_HELP: &str = "Environment overrides: PRM_<KEY>__<KEY>=<YAML scalar> replaces a key of the \
+configuration file, e.g. PRM_REDIS__PASSWORD=s3cret or PRM_CHAIN__GRPC__URL=https://host:443. \
+Quote a value to force a string: PRM_REDIS__PASSWORD='\"123\"'.";
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Parse and validate a configuration file (and load its keys file);
+    /// exit status 2 when invalid.
+    #[command(after_help = ENV_HELP)]
+    Validate(ValidateArgs),
+    /// Print the default configuration as YAML.
+    PrintDefault(PrintDefaultArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+struct ValidateArgs {
+    /// A relayer configuration file.
+    #[arg(long, value_name = "FILE")]
+    relayer: Option<PathBuf>,
+    /// A miner configuration file.
+    #[arg(long, value_name = "FILE")]
+    miner: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+struct PrintDefaultArgs {
+    /// The relayer's defaults.
+    #[arg(long)]
+    relayer: bool,
+    /// The miner's defaults.
+    #[arg(long)]
+    miner: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,7 +120,8 @@ struct ChainsimArgs {
     rpc_listen: SocketAddr,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+/// A positive human duration (`200ms`, `1s`, `2m`).
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime_serde::re::humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d.is_zero() {
         return Err("must be greater than zero".into());
@@ -48,31 +129,89 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Version => {
-            println!("pocket-relay-miner {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Command::Chainsim(args) => {
-            init_tracing();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(run_chainsim(args))
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(invalid) = e.downcast_ref::<InvalidConfig>() {
+                eprintln!("error: {invalid}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let format = cli.log_format;
+    match cli.command {
+        Command::Version => {
+            println!("pocket-relay-miner {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Validate(args)) => {
+            telemetry::init(format, "warn");
+            let (role, path) = match (args.relayer, args.miner) {
+                (Some(p), _) => (Role::Relayer, p),
+                (None, Some(p)) => (Role::Miner, p),
+                (None, None) => anyhow::bail!("give --relayer <file> or --miner <file>"),
+            };
+            Ok(if config::validate_command(role, &path)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Config(ConfigCommand::PrintDefault(args)) => {
+            let role = if args.relayer {
+                Role::Relayer
+            } else {
+                Role::Miner
+            };
+            print!("{}", config::default_yaml(role)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Relayer(args) => {
+            telemetry::init(format, "info");
+            runtime()?.block_on(roles::relayer::run(&args.config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Miner(args) => {
+            telemetry::init(format, "info");
+            runtime()?.block_on(roles::miner::run(&args.config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Relay(args) => {
+            telemetry::init(format, "warn");
+            runtime()?.block_on(relay::run(*args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Localnet(args) => {
+            // Progress goes to stdout; logs only when something is wrong
+            // (Redis clients complain when localnet's Redis stops first).
+            telemetry::init(format, "warn,fred=error");
+            let ok = runtime()?.block_on(localnet::run(args))?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Chainsim(args) => {
+            telemetry::init(format, "info");
+            runtime()?.block_on(run_chainsim(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 async fn run_chainsim(args: ChainsimArgs) -> anyhow::Result<()> {
@@ -95,33 +234,9 @@ async fn run_chainsim(args: ChainsimArgs) -> anyhow::Result<()> {
         handle.websocket_url(),
         handle.rpc_url()
     );
-    shutdown_signal().await;
+    ops::shutdown_signal().await;
     tracing::info!("shutting down");
     cancel.cancel();
     handle.join().await;
     Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops chainsim");
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }

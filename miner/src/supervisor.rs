@@ -3,6 +3,7 @@
 //! lease is held, and stops both the moment it is lost. After a crash of the
 //! owner another replica takes over within the lease TTL plus one poll.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub struct MinerConfig {
     pub keys_file: Option<PathBuf>,
     /// This replica's name in leases and consumer groups (default host-pid).
     pub instance: Option<String>,
+    /// Address of the operations endpoints (`/health`, `/ready`, `/metrics`).
+    pub listen: SocketAddr,
     /// Lease time-to-live: how long a dead owner keeps a supplier. Renewed
     /// every third of it.
     #[serde(with = "humantime_serde")]
@@ -60,6 +63,7 @@ impl Default for MinerConfig {
             chain: chain::ChainConfig::default(),
             keys_file: None,
             instance: None,
+            listen: SocketAddr::from(([0, 0, 0, 0], 9092)),
             lease_ttl: Duration::from_secs(3),
             lease_poll: Duration::from_millis(500),
             ingest_batch: 1000,
@@ -169,10 +173,26 @@ pub async fn run_supplier(deps: Arc<MinerDeps>, sup: SupplierDeps, cancel: Cance
                 let alive = lease.clone().keep(held.clone(), owned.clone());
                 if let Err(e) =
                     own_supplier(&deps, &sup, &keys, &instance, &held, alive, owned.clone()).await
+                    && !cancel.is_cancelled()
                 {
                     tracing::warn!(supplier = %sup.supplier, error = %e, "supplier work stopped");
                 }
                 owned.cancel();
+                if cancel.is_cancelled() {
+                    // Hand the supplier over at once on shutdown, before the
+                    // process exits (the keeper's own release runs on a
+                    // detached task that may not get to run).
+                    match lease.release(&held).await {
+                        // `false`: the keeper released it first (or it had expired).
+                        Ok(_) => {
+                            tracing::info!(supplier = %sup.supplier, instance = %instance, "supplier lease released")
+                        }
+                        Err(e) => {
+                            tracing::warn!(supplier = %sup.supplier, error = %e, "lease release failed; it expires with its TTL")
+                        }
+                    }
+                    return;
+                }
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(supplier = %sup.supplier, error = %e, "lease acquire failed"),

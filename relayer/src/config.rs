@@ -76,6 +76,9 @@ pub struct RelayerConfig {
     pub keys_file: Option<PathBuf>,
     /// Redis (streams, meter, caches).
     pub redis: store::RedisConfig,
+    /// The chain node the relayer validates relays against (queries and the
+    /// block feed; the relayer sends no transactions).
+    pub chain: chain::ChainConfig,
     /// Services served, by service id.
     pub services: BTreeMap<String, ServiceConfig>,
     /// The application stake meter.
@@ -185,6 +188,7 @@ impl Default for RelayerConfig {
             validation: ValidationMode::Eager,
             keys_file: None,
             redis: store::RedisConfig::default(),
+            chain: chain::ChainConfig::default(),
             services: BTreeMap::new(),
             meter: MeterConfig::default(),
             publish: PublishConfig::default(),
@@ -257,6 +261,13 @@ impl RelayerConfig {
         match self.redis.validate() {
             Ok(w) => warnings.extend(w),
             Err(e) => errors.push(e.to_string()),
+        }
+        match self.chain.validate() {
+            Ok(w) => warnings.extend(w),
+            Err(e) => errors.push(format!("chain: {e}")),
+        }
+        if self.drain_timeout.is_zero() {
+            errors.push("drain_timeout must be > 0".into());
         }
         if self.max_body_bytes == 0 || self.max_body_bytes > 64 << 20 {
             errors.push(format!(
