@@ -9,7 +9,7 @@ help:
 	@echo "make test      fmt check, clippy -D warnings, dependency firewall, all tests"
 	@echo "make lint      fmt check, clippy, dependency firewall"
 	@echo "make bench     criterion benchmarks (figures go to docs/benchmarks.md)"
-	@echo "make localnet  the whole network on one machine (arrives with the localnet issue)"
+	@echo "make localnet  the whole network on one machine, with a settlement report"
 
 test: deps lint unit-tests
 

@@ -810,8 +810,12 @@ impl Chain {
         let effects = self.ante(&tx, Mode::Simulate, height, time)?;
         let gas = effects.gas_used.saturating_add(tx.msgs_gas());
         let snapshot = self.snapshot();
+        // A simulation changes nothing, counters included (a simulated claim
+        // is not a created claim).
+        let counters = self.counters.clone();
         let result = self.execute_msgs(&tx, height, time);
         self.restore(snapshot);
+        self.counters = counters;
         result.map(|events| (gas, events))
     }
 
