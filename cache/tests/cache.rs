@@ -48,8 +48,15 @@ suppliers:
         sup = hex::encode(key(3)),
     );
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let opts = Options { grpc_listen: loopback, rpc_listen: loopback, block_time: Duration::from_millis(100), start_paused: false };
-    ChainSim::start(Genesis::from_yaml(&yaml).unwrap(), opts, cancel.clone()).await.unwrap()
+    let opts = Options {
+        grpc_listen: loopback,
+        rpc_listen: loopback,
+        block_time: Duration::from_millis(100),
+        start_paused: false,
+    };
+    ChainSim::start(Genesis::from_yaml(&yaml).unwrap(), opts, cancel.clone())
+        .await
+        .unwrap()
 }
 
 struct View {
@@ -57,19 +64,52 @@ struct View {
     registry: prometheus::Registry,
 }
 
-async fn view(sim: &ChainSimHandle, redis: &store::RedisConfig, cancel: &CancellationToken) -> View {
+async fn view(
+    sim: &ChainSimHandle,
+    redis: &store::RedisConfig,
+    cancel: &CancellationToken,
+) -> View {
     let registry = prometheus::Registry::new();
     let metrics = chain::Metrics::new(&registry).unwrap();
-    let query = chain::QueryClient::new(&chain::GrpcConfig { url: sim.grpc_url(), ..Default::default() }, metrics.clone()).unwrap();
-    let rpc = chain::RpcClient::new(&chain::RpcConfig { url: sim.rpc_url(), ..Default::default() }, metrics).unwrap();
-    let (feed, mut blocks, _t) = chain::BlockFeed::spawn(rpc, chain::BlockFeedConfig::default(), chain::StartAt::Tip, cancel.clone());
+    let query = chain::QueryClient::new(
+        &chain::GrpcConfig {
+            url: sim.grpc_url(),
+            ..Default::default()
+        },
+        metrics.clone(),
+    )
+    .unwrap();
+    let rpc = chain::RpcClient::new(
+        &chain::RpcConfig {
+            url: sim.rpc_url(),
+            ..Default::default()
+        },
+        metrics,
+    )
+    .unwrap();
+    let (feed, mut blocks, _t) = chain::BlockFeed::spawn(
+        rpc,
+        chain::BlockFeedConfig::default(),
+        chain::StartAt::Tip,
+        cancel.clone(),
+    );
     tokio::spawn(async move { while blocks.recv().await.is_some() {} });
-    feed.wait_for_height(1, Duration::from_secs(10)).await.unwrap();
+    feed.wait_for_height(1, Duration::from_secs(10))
+        .await
+        .unwrap();
     let pool = store::connect_pool(redis).await.unwrap();
     let keys = store::Keys::new(&redis.namespace).unwrap();
-    let cache = cache::ChainCache::new(query, feed, Some((pool, keys.clone())), cache::Ttls::default());
+    let cache = cache::ChainCache::new(
+        query,
+        feed,
+        Some((pool, keys.clone())),
+        cache::Ttls::default(),
+    );
     let sub = store::connect_subscriber(redis).await.unwrap();
-    cache.spawn_invalidation_listener(sub, keys, cancel.clone()).await.unwrap();
+    cache
+        .spawn_invalidation_listener(sub, keys, cancel.clone())
+        .await
+        .unwrap();
     View { cache, registry }
 }
 
@@ -102,15 +142,26 @@ async fn concurrent_misses_make_one_chain_query() {
     for r in futures::future::join_all(loads).await {
         assert_eq!(r.unwrap().address, app);
     }
-    assert_eq!(queries(&v.registry, APPLICATION), 1, "64 concurrent misses, one query");
+    assert_eq!(
+        queries(&v.registry, APPLICATION),
+        1,
+        "64 concurrent misses, one query"
+    );
     // And the ring: the app and its delegated gateway, from their on-chain keys.
     let ring = v.cache.ring(&app, 10).await.unwrap();
     assert_eq!(ring.len(), 2);
     let lone = v.cache.ring(&addr(&key(4)), 10).await.unwrap();
-    assert_eq!(lone[1], protocol::ring::PLACEHOLDER_RING_PUBKEY, "no gateway: placeholder");
+    assert_eq!(
+        lone[1],
+        protocol::ring::PLACEHOLDER_RING_PUBKEY,
+        "no gateway: placeholder"
+    );
     // Not found is an error, not a cached value; the next call asks again.
     let missing = addr(&key(9));
-    assert!(matches!(v.cache.application(&missing).await, Err(cache::CacheError::NotFound(_))));
+    assert!(matches!(
+        v.cache.application(&missing).await,
+        Err(cache::CacheError::NotFound(_))
+    ));
     let before = queries(&v.registry, APPLICATION);
     assert!(v.cache.application(&missing).await.is_err());
     assert!(queries(&v.registry, APPLICATION) > before);
@@ -128,12 +179,22 @@ async fn invalidation_reaches_other_processes_within_100ms() {
     let app = addr(&key(1));
     a.cache.application(&app).await.unwrap();
     b.cache.application(&app).await.unwrap();
-    assert_eq!(queries(&b.registry, APPLICATION), 0, "b was served from L2 (Redis)");
+    assert_eq!(
+        queries(&b.registry, APPLICATION),
+        0,
+        "b was served from L2 (Redis)"
+    );
     assert!(b.cache.peek_application(&app).is_some());
     let started = Instant::now();
-    a.cache.invalidate(cache::entity::APPLICATION, &app).await.unwrap();
+    a.cache
+        .invalidate(cache::entity::APPLICATION, &app)
+        .await
+        .unwrap();
     while b.cache.peek_application(&app).is_some() {
-        assert!(started.elapsed() < Duration::from_millis(100), "invalidation took over 100 ms");
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "invalidation took over 100 ms"
+        );
         tokio::task::yield_now().await;
     }
     assert!(a.cache.peek_application(&app).is_none());
