@@ -41,3 +41,13 @@ bench:
 LOCALNET_ARGS ?=
 localnet: deps
 	$(CARGO) run --quiet -p cmd --bin pocket-relay-miner -- localnet $(LOCALNET_ARGS)
+
+# The relayer on loopback (chainsim, backend, Redis, `pocket-relay-miner
+# relayer` in its own process): relays/s, latency, CPU per relay beside ring
+# verify + sign, and a 1,000 relays/s run. About a minute after the build;
+# figures go to docs/benchmarks.md ("relayer"). Knobs: BENCH_SECONDS,
+# BENCH_REQUESTS, BENCH_CONCURRENCY, BENCH_RATE_SECONDS, BENCH_SPLIT_SECONDS,
+# BENCH_RELAYER=inprocess.
+.PHONY: bench-relayer
+bench-relayer: deps
+	$(CARGO) bench -p cmd --bench relayer

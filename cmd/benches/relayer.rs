@@ -1,20 +1,29 @@
 //! `make bench-relayer`: the relayer's throughput, CPU per relay and latency
 //! on loopback, with full (eager) validation, the meter on and every relay
-//! mined and published to Redis.
+//! mined and published to Redis. Figures: docs/benchmarks.md, "relayer".
 //!
 //! Layout: this process runs chainsim (paused, so the session stays open), a
 //! fast JSON-RPC backend and the load generator (the `relay` client's
-//! engine); `redis-server` runs as its own process; the relayer runs in a
-//! child process (this bench binary re-executed with `RELAYER_BENCH_CHILD`),
-//! so its CPU time is read from `/proc/<child>/stat` alone.
+//! engine); `redis-server` runs as its own process; the relayer is the
+//! production binary (`pocket-relay-miner relayer --config …`) in its own
+//! process, so its CPU time is read from `/proc/<pid>/stat` alone.
+//! `BENCH_RELAYER=inprocess` runs the relayer library instead, in this bench
+//! binary re-executed as a child (`RELAYER_BENCH_CHILD`).
 //!
 //! Every request is signed before the timed phases, each separately (none is
 //! sent twice); replies are verified after each timed phase so that
 //! verification does not compete with the relayer for the 2 cores.
 //!
+//! Phases: warm-up; throughput (closed loop); a fixed 1,000 relays/s run;
+//! then a CPU split — the same load against the relayer with the meter off
+//! and against stripped servers (echo; echo + crypto; echo + backend client)
+//! re-executed from this binary — and the one-thread cost of ring verify,
+//! response sign and one XADD publish.
+//!
 //! Knobs (environment): `BENCH_SECONDS` (throughput phase, default 10),
 //! `BENCH_REQUESTS` (pre-signed for it, default 30000), `BENCH_CONCURRENCY`
-//! (default 32), `BENCH_RATE_SECONDS` (the 1,000 relays/s phase, default 10).
+//! (default 32), `BENCH_RATE_SECONDS` (the 1,000 relays/s phase, default 10),
+//! `BENCH_SPLIT_SECONDS` (each CPU-split server, default 4).
 
 #![allow(clippy::unwrap_used)]
 
@@ -53,6 +62,12 @@ fn main() -> anyhow::Result<()> {
     if let Ok(spec) = std::env::var(CHILD_ENV) {
         return child(&spec);
     }
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not, and
+    // must not start a minute-long load test.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("relayer bench: run it with `make bench-relayer` (cargo bench)");
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -73,6 +88,8 @@ enum Mode {
     Echo,
     /// `Echo` + the relayer's backend client calling the backend.
     Proxy,
+    /// `Echo` + ring verify (warm key cache) + response sign; no backend.
+    Crypto,
 }
 
 impl Mode {
@@ -82,13 +99,20 @@ impl Mode {
             Mode::NoMeter => "nometer",
             Mode::Echo => "echo",
             Mode::Proxy => "proxy",
+            Mode::Crypto => "crypto",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Mode::Full, Mode::NoMeter, Mode::Echo, Mode::Proxy]
-            .into_iter()
-            .find(|m| m.name() == s)
+        [
+            Mode::Full,
+            Mode::NoMeter,
+            Mode::Echo,
+            Mode::Proxy,
+            Mode::Crypto,
+        ]
+        .into_iter()
+        .find(|m| m.name() == s)
     }
 }
 
@@ -133,12 +157,16 @@ fn child(spec: &str) -> anyhow::Result<()> {
                 )
                 .await
             }
-            Mode::Echo | Mode::Proxy => serve_stripped(listener, mode, &config, cancel).await,
+            Mode::Echo | Mode::Proxy | Mode::Crypto => {
+                serve_stripped(listener, mode, &config, cancel).await
+            }
         }
     })
 }
 
-/// The `Echo` and `Proxy` servers (responses carry a dummy signature).
+/// The `Echo`, `Proxy` and `Crypto` servers (the first two sign with a
+/// dummy signature; `Crypto` verifies the ring signature against the keys it
+/// embeds and signs for real).
 async fn serve_stripped(
     listener: tokio::net::TcpListener,
     mode: Mode,
@@ -159,10 +187,13 @@ async fn serve_stripped(
         ..Default::default()
     }
     .encode_to_vec();
+    let keys = std::sync::Arc::new(rings::KeyCache::default());
+    let supplier = pk(&SUPPLIER_KEY);
     let app = axum::Router::new()
         .route("/ready", get(|| async { "ready" }))
         .fallback(any(move |body: Bytes| {
             let (backend, fixed) = (backend.clone(), fixed.clone());
+            let (keys, supplier) = (keys.clone(), supplier.clone());
             async move {
                 let req = protocol::RelayRequest::decode_bytes(&body).unwrap();
                 let header = req.meta.session_header.clone().unwrap_or_default();
@@ -185,7 +216,23 @@ async fn serve_stripped(
                     fixed
                 };
                 let mut res = protocol::RelayResponse::new(header, payload);
-                res.meta.supplier_operator_signature = vec![1; 64];
+                res.meta.supplier_operator_signature = if mode == Mode::Crypto {
+                    let sig = rings::RingSignature::from_bytes(&req.meta.signature).unwrap();
+                    let ring: Vec<[u8; 33]> = sig.public_keys().copied().collect();
+                    rings::verify_ring_signature(
+                        &req.meta.signature,
+                        &req.signable_hash(),
+                        &ring,
+                        Some(&keys),
+                    )
+                    .unwrap();
+                    supplier
+                        .sign_response(&res.signable_hash())
+                        .unwrap()
+                        .to_vec()
+                } else {
+                    vec![1; 64]
+                };
                 res.encode_to_vec()
             }
         }));
@@ -195,16 +242,19 @@ async fn serve_stripped(
         .context("stripped server")
 }
 
-/// The relayer child process, killed on drop.
+/// The relayer (or a stripped server) in a child process, killed on drop.
 struct RelayerProcess {
     child: Child,
     addr: std::net::SocketAddr,
+    /// Config and keys files of the production binary, removed on drop.
+    files: Vec<std::path::PathBuf>,
 }
 
 impl RelayerProcess {
-    fn spawn(spec: &str) -> anyhow::Result<Self> {
+    /// This bench re-executed as a child in `mode`.
+    fn reexec(mode: Mode, spec: &str) -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
-            .env(CHILD_ENV, spec)
+            .env(CHILD_ENV, format!("{} {spec}", mode.name()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -218,7 +268,50 @@ impl RelayerProcess {
             .strip_prefix("LISTEN ")
             .with_context(|| format!("relayer child said {line:?}"))?
             .parse()?;
-        Ok(RelayerProcess { child, addr })
+        Ok(RelayerProcess {
+            child,
+            addr,
+            files: Vec::new(),
+        })
+    }
+
+    /// `pocket-relay-miner relayer --config <file>`, the production binary,
+    /// with `config` (its listen address, keys file and chain endpoints are
+    /// filled in here).
+    fn binary(mut config: relayer::RelayerConfig, grpc: &str, rpc: &str) -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir();
+        let stem = format!("bench-relayer-{}-{}", std::process::id(), rand_suffix());
+        let keys = dir.join(format!("{stem}-keys.yaml"));
+        std::fs::write(
+            &keys,
+            format!("keys: [\"{}\"]\n", hex::encode(SUPPLIER_KEY)),
+        )?;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600))?;
+        let addr = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?
+        };
+        config.listen = addr;
+        config.keys_file = Some(keys.clone());
+        config.chain.grpc.url = grpc.to_owned();
+        config.chain.rpc.url = rpc.to_owned();
+        let path = dir.join(format!("{stem}.yaml"));
+        std::fs::write(&path, serde_saphyr::to_string(&config)?)?;
+        let child = Command::new(env!("CARGO_BIN_EXE_pocket-relay-miner"))
+            .args(["relayer", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawning pocket-relay-miner relayer")?;
+        Ok(RelayerProcess {
+            child,
+            addr,
+            files: vec![keys, path],
+        })
     }
 
     fn cpu(&self) -> anyhow::Result<Duration> {
@@ -226,11 +319,19 @@ impl RelayerProcess {
     }
 }
 
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now())
+}
+
 impl Drop for RelayerProcess {
     fn drop(&mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
     }
 }
 
@@ -295,14 +396,21 @@ struct Costs {
     mine: Duration,
 }
 
-/// Mean wall time of `f` on this thread (the rest of the bench is idle while
-/// it runs, so wall time is CPU time here).
+/// Wall time per call of `f` on this thread: the fastest of 8 batches (the
+/// machine is shared; the minimum is the least disturbed estimate of CPU
+/// cost, and the rest of the bench is idle while this runs).
 fn per_op(n: usize, mut f: impl FnMut(usize)) -> Duration {
-    let start = Instant::now();
-    for i in 0..n {
-        f(i);
-    }
-    start.elapsed() / n as u32
+    let batch = (n / 8).max(1);
+    (0..n / batch)
+        .map(|b| {
+            let start = Instant::now();
+            for i in b * batch..(b + 1) * batch {
+                f(i);
+            }
+            start.elapsed() / batch as u32
+        })
+        .min()
+        .unwrap_or_default()
 }
 
 fn measure_costs(requests: &[Bytes], ring: &[[u8; 33]]) -> Costs {
@@ -367,6 +475,45 @@ fn measure_costs(requests: &[Bytes], ring: &[[u8; 33]]) -> Costs {
         build_response,
         mine,
     }
+}
+
+/// Client-side CPU of publishing one mined relay (one XADD through the
+/// store's publisher, fred pool, 32 in flight), measured on this process
+/// while it does nothing else.
+async fn publish_cost(redis: &store::RedisConfig, sample: &Bytes) -> anyhow::Result<Duration> {
+    const N: usize = 20_000;
+    let pool = store::connect_pool(redis).await?;
+    let keys = store::Keys::new(&redis.namespace)?;
+    let publisher = std::sync::Arc::new(store::streams::RelayPublisher::new(pool, keys, 1_000_000));
+    let req = protocol::RelayRequest::decode_bytes(sample)?;
+    let mut res = protocol::RelayResponse::new(
+        req.meta.session_header.clone().unwrap_or_default(),
+        BACKEND_BODY.as_bytes().to_vec(),
+    );
+    res.meta.supplier_operator_signature = vec![1; 64];
+    let bytes = protocol::relay::mined_relay_bytes(&req, &res);
+    let mined = std::sync::Arc::new(protocol::pb::relayminer::v1::MinedRelay {
+        relay_hash: protocol::relay::relay_hash(&bytes).to_vec(),
+        relay_bytes: bytes,
+        supplier_operator_address: "publish-cost-bench".into(),
+        ..Default::default()
+    });
+    let before = process_cpu(std::process::id())?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (publisher, mined) = (publisher.clone(), mined.clone());
+        tasks.spawn(async move {
+            for _ in 0..N / 32 {
+                publisher.publish(&mined).await?;
+            }
+            Ok::<_, store::Error>(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let cpu = process_cpu(std::process::id())? - before;
+    Ok(cpu / (N / 32 * 32) as u32)
 }
 
 // ---- the parent -----------------------------------------------------------
@@ -460,19 +607,43 @@ async fn measure(
     })
 }
 
+/// Starts the servers under test.
+struct Launcher {
+    /// `grpc rpc redis_url namespace backend` for re-executed children.
+    spec: String,
+    grpc: String,
+    rpc: String,
+    redis: store::RedisConfig,
+    backend: std::net::SocketAddr,
+    /// Run the relayer as the production binary (else re-executed in-process code).
+    binary: bool,
+}
+
+impl Launcher {
+    fn start(&self, mode: Mode) -> anyhow::Result<RelayerProcess> {
+        match mode {
+            Mode::Full | Mode::NoMeter if self.binary => {
+                let mut config = relayer_config(self.redis.clone(), self.backend);
+                config.meter.enabled = mode == Mode::Full;
+                RelayerProcess::binary(config, &self.grpc, &self.rpc)
+            }
+            _ => RelayerProcess::reexec(mode, &self.spec),
+        }
+    }
+}
+
 /// A child in `mode`, warmed up with `warm`, then loaded with `requests`.
-#[allow(clippy::too_many_arguments)]
 async fn ablation(
     mode: Mode,
-    spec: &str,
+    launcher: &Launcher,
     redis_pid: Option<u32>,
     verifier: &relay::verify::Verifier,
     warm: Vec<Bytes>,
     requests: Vec<Bytes>,
     plan: &Plan,
 ) -> anyhow::Result<Measured> {
-    let child = RelayerProcess::spawn(&format!("{} {spec}", mode.name()))?;
-    wait_ready(child.addr, Duration::from_secs(30)).await?;
+    let child = launcher.start(mode)?;
+    wait_ready(child.addr, Duration::from_secs(60)).await?;
     let sender = relay::send::Sender::new(
         &format!("http://{}/", child.addr),
         "POST",
@@ -497,7 +668,12 @@ async fn parent() -> anyhow::Result<()> {
     // The no-meter relayer runs for `split_seconds`; sign enough for 4,000/s.
     let split_n = 4_000 * split_seconds as usize;
     let split_warm = 500;
+    // The crypto-only server runs as long; it is faster.
+    let crypto_n = 6_000 * split_seconds as usize;
 
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
     let redis = store::testing::RedisServer::start()?;
     let redis_config = redis.config();
     let redis_pid = redis_pid(redis.port());
@@ -512,8 +688,18 @@ async fn parent() -> anyhow::Result<()> {
         redis_config.url,
         redis_config.namespace
     );
-    let relayer = RelayerProcess::spawn(&format!("{} {spec}", Mode::Full.name()))?;
-    wait_ready(relayer.addr, Duration::from_secs(30)).await?;
+    let launcher = Launcher {
+        spec,
+        grpc: sim.grpc_url(),
+        rpc: sim.rpc_url(),
+        redis: redis_config.clone(),
+        backend,
+        binary: std::env::var("BENCH_RELAYER").map_or(true, |v| v != "inprocess"),
+    };
+    let relayer = launcher.start(Mode::Full)?;
+    wait_ready(relayer.addr, Duration::from_secs(60))
+        .await
+        .context("the relayer did not become ready (BENCH_RELAYER=inprocess runs the relayer library code in a re-executed child instead of the binary)")?;
 
     // The relay client's own steps: session, ring, signer, sender, verifier.
     let query = chain::QueryClient::new(
@@ -546,7 +732,7 @@ async fn parent() -> anyhow::Result<()> {
         concurrency,
     )?;
 
-    let total = WARMUP + requests_n + rate_n + split_warm + split_n;
+    let total = WARMUP + requests_n + rate_n + split_warm + split_n + crypto_n;
     eprintln!("signing {total} distinct requests on every core…");
     let signing = Instant::now();
     let mut all = {
@@ -554,6 +740,7 @@ async fn parent() -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || relay::sign::sign_many(&t, &p, &s, 0, total)).await??
     };
     eprintln!("signed in {:.1} s", signing.elapsed().as_secs_f64());
+    let crypto_requests = all.split_off(WARMUP + requests_n + rate_n + split_warm + split_n);
     let split_requests = all.split_off(WARMUP + requests_n + rate_n + split_warm);
     let split_warmup = all.split_off(WARMUP + requests_n + rate_n);
     let rate_requests = all.split_off(WARMUP + requests_n);
@@ -565,6 +752,8 @@ async fn parent() -> anyhow::Result<()> {
         let (reqs, ring) = (timed.clone(), target.ring.clone());
         tokio::task::spawn_blocking(move || measure_costs(&reqs, &ring)).await?
     };
+
+    let publish = publish_cost(&redis_config, &timed[0]).await?;
 
     let closed = |duration| Plan {
         concurrency,
@@ -611,11 +800,13 @@ async fn parent() -> anyhow::Result<()> {
     drop(relayer);
 
     // Where the relayer's CPU goes: the same load against stripped servers.
-    eprintln!("CPU split: no-meter relayer, proxy and echo servers, {split_seconds} s each…");
+    eprintln!(
+        "CPU split: no-meter relayer, crypto-only, proxy and echo servers, {split_seconds} s each…"
+    );
     let split_plan = closed(Duration::from_secs(split_seconds));
     let no_meter = ablation(
         Mode::NoMeter,
-        &spec,
+        &launcher,
         redis_pid,
         &verifier,
         split_warmup,
@@ -634,12 +825,24 @@ async fn parent() -> anyhow::Result<()> {
             })
             .collect()
     };
+    let mut crypto_requests = crypto_requests;
+    let crypto_warm = crypto_requests.split_off(crypto_requests.len() - split_warm);
+    let crypto = ablation(
+        Mode::Crypto,
+        &launcher,
+        redis_pid,
+        &verifier,
+        crypto_warm,
+        crypto_requests,
+        &split_plan,
+    )
+    .await?;
     let lenient =
         relay::verify::Verifier::new(target.header.clone(), target.supplier_pubkey, false);
-    let big = 20_000 * split_seconds as usize;
+    let big = 40_000 * split_seconds as usize;
     let proxy = ablation(
         Mode::Proxy,
-        &spec,
+        &launcher,
         redis_pid,
         &lenient,
         unsigned(10_000_000, 1_000),
@@ -649,7 +852,7 @@ async fn parent() -> anyhow::Result<()> {
     .await?;
     let echo = ablation(
         Mode::Echo,
-        &spec,
+        &launcher,
         redis_pid,
         &lenient,
         unsigned(20_000_000, 1_000),
@@ -660,14 +863,20 @@ async fn parent() -> anyhow::Result<()> {
 
     // ---- report ----
     let r = &run.report;
-    let crypto = costs.verify + costs.sign;
+    let crypto_cost = costs.verify + costs.sign;
     let relayer_us = run.per_relay(run.relayer_cpu);
-    let ratio = relayer_us / us(crypto);
+    let ratio = relayer_us / us(crypto_cost);
     println!();
     println!("relayer bench (eager validation, meter on, every relay mined and published)");
     println!(
-        "  relayer in a child process; load generator (relay client), backend and chainsim in this one; redis-server its own"
+        "  relayer: {} (its own process); load generator (the relay client's engine), backend and chainsim: this process; redis-server: its own",
+        if launcher.binary {
+            "`pocket-relay-miner relayer --config …`"
+        } else {
+            "the relayer library re-executed in a child (BENCH_RELAYER=inprocess)"
+        }
     );
+    println!("  load average at start: {load_average}");
     println!();
     println!(
         "throughput  {:.0} relays/s   ({} ok of {} pre-signed, {:.2} s, concurrency {concurrency}; target ≥ 2,500)",
@@ -689,7 +898,7 @@ async fn parent() -> anyhow::Result<()> {
     );
     println!(
         "crypto      {:.3} s per 1,000 (ring verify, ring of 2 from wire bytes, warm cache {:.0} µs + response sign {:.0} µs)",
-        us(crypto) / 1e3,
+        us(crypto_cost) / 1e3,
         us(costs.verify),
         us(costs.sign)
     );
@@ -732,25 +941,35 @@ async fn parent() -> anyhow::Result<()> {
     let nm = no_meter.per_relay(no_meter.relayer_cpu);
     let px = proxy.per_relay(proxy.relayer_cpu);
     let ec = echo.per_relay(echo.relayer_cpu);
+    let cr = crypto.per_relay(crypto.relayer_cpu);
     println!("CPU split   per relay, each server saturated at concurrency {concurrency}:");
     println!(
         "  echo       {ec:>4.0} µs  HTTP server + decode request + encode reply ({:.0} relays/s)",
         echo.report.ok_per_second()
     );
     println!(
-        "  proxy      {px:>4.0} µs  + the relayer's backend client: {:.0} µs ({:.0} relays/s)",
+        "  crypto     {cr:>4.0} µs  echo + ring verify + response sign: {:.0} µs under load vs {:.0} µs on an idle core ({:.0} relays/s)",
+        cr - ec,
+        us(crypto_cost),
+        crypto.report.ok_per_second()
+    );
+    println!(
+        "  proxy      {px:>4.0} µs  echo + the relayer's backend client: {:.0} µs ({:.0} relays/s)",
         px - ec,
         proxy.report.ok_per_second()
     );
     println!(
-        "  no meter   {nm:>4.0} µs  + ring verify + sign {:.0} µs + cache, mining, publish {:.0} µs ({:.0} relays/s; redis {:.0} µs/relay)",
-        us(crypto),
-        nm - px - us(crypto),
+        "  no meter   {nm:>4.0} µs  the relayer without meter: beyond echo + client + crypto-under-load, {:.0} µs for validation glue, chain cache, mining, publish ({:.0} relays/s; redis {:.0} µs/relay)",
+        nm - px - (cr - ec),
         no_meter.report.ok_per_second(),
         no_meter.per_relay(no_meter.redis_cpu)
     );
     println!(
-        "  full       {relayer_us:>4.0} µs  + meter (Redis round trip): {:.0} µs (redis {:.0} µs/relay)",
+        "             of which one XADD publish, client side alone (fred): {:.0} µs",
+        us(publish)
+    );
+    println!(
+        "  full       {relayer_us:>4.0} µs  + meter (one Redis script per relay): {:.0} µs (redis {:.0} µs/relay)",
         relayer_us - nm,
         run.per_relay(run.redis_cpu)
     );
@@ -767,6 +986,7 @@ async fn parent() -> anyhow::Result<()> {
             + r.signatures_checked
             + rr.signatures_checked
             + no_meter.report.signatures_checked
+            + crypto.report.signatures_checked
     );
     Ok(())
 }

@@ -466,7 +466,12 @@ pub fn render(report: &Report) -> String {
                 .iter()
                 .map(|(s, n)| format!("{s} ×{n}"))
                 .collect();
-            let _ = writeln!(out, "  backend     {}", statuses.join(" · "));
+            let statuses = if statuses.is_empty() {
+                "no OK relay".to_owned()
+            } else {
+                format!("status {}", statuses.join(" · "))
+            };
+            let _ = writeln!(out, "  backend     {statuses}");
             let _ = writeln!(
                 out,
                 "  signatures  {} supplier signatures verified",
