@@ -91,8 +91,8 @@ impl SupplierRunner {
     /// Advances every session of the supplier to `height`.
     pub async fn on_block(&self, lease: &Held, height: i64) -> Result<BlockReport> {
         let mut report = BlockReport::default();
-        let mut claims: BTreeMap<i64, Vec<(SessionRecord, MsgCreateClaim)>> = BTreeMap::new();
-        let mut proofs: BTreeMap<i64, Vec<(SessionRecord, MsgSubmitProof)>> = BTreeMap::new();
+        let mut claims: BTreeMap<i64, Vec<(SessionRecord, prost_types::Any)>> = BTreeMap::new();
+        let mut proofs: BTreeMap<i64, Vec<(SessionRecord, prost_types::Any)>> = BTreeMap::new();
         for id in self.leaves.sessions().await? {
             let fields = self.leaves.state(&id).await?;
             let Some(mut rec) = SessionRecord::from_fields(&fields)? else {
@@ -116,11 +116,11 @@ impl SupplierRunner {
             }
         }
         for (end, batch) in claims {
-            self.send_claims(lease, height, end, batch, &mut report)
+            self.send(lease, height, end, Submit::Claim, batch, &mut report)
                 .await?;
         }
         for (end, batch) in proofs {
-            self.send_proofs(lease, height, end, batch, &mut report)
+            self.send(lease, height, end, Submit::Proof, batch, &mut report)
                 .await?;
         }
         Ok(report)
@@ -176,8 +176,8 @@ impl SupplierRunner {
         height: i64,
         rec: &mut SessionRecord,
         report: &mut BlockReport,
-        claims: &mut BTreeMap<i64, Vec<(SessionRecord, MsgCreateClaim)>>,
-        proofs: &mut BTreeMap<i64, Vec<(SessionRecord, MsgSubmitProof)>>,
+        claims: &mut BTreeMap<i64, Vec<(SessionRecord, prost_types::Any)>>,
+        proofs: &mut BTreeMap<i64, Vec<(SessionRecord, prost_types::Any)>>,
     ) -> Result<()> {
         let end = rec.header.session_end_block_height;
         let windows = self.windows(end).await?;
@@ -201,7 +201,10 @@ impl SupplierRunner {
                 }
                 Action::SubmitClaim => {
                     match self.build_claim(rec).await? {
-                        Ok(msg) => claims.entry(end).or_default().push((rec.clone(), msg)),
+                        Ok(msg) => claims
+                            .entry(end)
+                            .or_default()
+                            .push((rec.clone(), chain::tx::build::claim_any(&msg))),
                         Err(reason) => {
                             rec.phase = Phase::Failed { reason };
                             self.finish(lease, rec, report).await?;
@@ -211,7 +214,10 @@ impl SupplierRunner {
                 }
                 Action::DecideProof => {
                     match self.build_proof(rec, &windows).await? {
-                        Some(msg) => proofs.entry(end).or_default().push((rec.clone(), msg)),
+                        Some(msg) => proofs
+                            .entry(end)
+                            .or_default()
+                            .push((rec.clone(), chain::tx::build::proof_any(&msg))),
                         None => {
                             rec.phase = Phase::ProofNotRequired;
                             self.save(lease, rec).await?;
@@ -388,43 +394,61 @@ impl SupplierRunner {
         }))
     }
 
-    async fn send_claims(
+    /// Broadcasts a batch of claim or proof messages of sessions ending at
+    /// `end`, at most `max_messages_per_tx` per tx, with the window close as
+    /// timeout height. Accepted sessions move to the submitted phase with the
+    /// tx kept for re-broadcast; refused ones stay where they are and are
+    /// retried next block while their window is open.
+    async fn send(
         &self,
         lease: &Held,
         height: i64,
         end: i64,
-        batch: Vec<(SessionRecord, MsgCreateClaim)>,
+        kind: Submit,
+        batch: Vec<(SessionRecord, prost_types::Any)>,
         report: &mut BlockReport,
     ) -> Result<()> {
         let w = self.windows(end).await?;
+        let timeout = match kind {
+            Submit::Claim => w.claim_window_close,
+            Submit::Proof => w.proof_window_close,
+        };
         for chunk in batch.chunks(self.config.max_messages_per_tx.max(1)) {
-            let msgs = chunk
-                .iter()
-                .map(|(_, m)| chain::tx::build::claim_any(m))
-                .collect();
             let sub = chain::Submission {
-                messages: msgs,
-                timeout_height: Some(w.claim_window_close as u64),
+                messages: chunk.iter().map(|(_, m)| m.clone()).collect(),
+                timeout_height: Some(timeout as u64),
             };
             match self.account.submit_with(sub).await {
                 Ok(s) => {
                     for (rec, _) in chunk {
                         let mut rec = rec.clone();
-                        rec.phase = Phase::ClaimSubmitted {
-                            height,
-                            rebroadcasts: 0,
-                        };
-                        rec.claim_tx = Some(SentTx {
+                        let sent = Some(SentTx {
                             hash: s.txhash.clone(),
                             bytes: s.tx_bytes.clone(),
                         });
+                        match kind {
+                            Submit::Claim => {
+                                rec.phase = Phase::ClaimSubmitted {
+                                    height,
+                                    rebroadcasts: 0,
+                                };
+                                rec.claim_tx = sent;
+                                report.claims_sent += 1;
+                            }
+                            Submit::Proof => {
+                                rec.phase = Phase::ProofSubmitted {
+                                    height,
+                                    rebroadcasts: 0,
+                                };
+                                rec.proof_tx = sent;
+                                report.proofs_sent += 1;
+                            }
+                        }
                         self.save(lease, &rec).await?;
-                        report.claims_sent += 1;
                     }
                 }
                 Err(e) => {
-                    // Still Sealed: retried next block while the window is open.
-                    tracing::warn!(supplier = %self.supplier, end, error = %e, "claim tx not accepted; retrying next block");
+                    tracing::warn!(supplier = %self.supplier, end, ?kind, error = %e, "tx not accepted; retrying next block");
                     for (rec, _) in chunk {
                         self.save(lease, rec).await?;
                     }
@@ -433,49 +457,13 @@ impl SupplierRunner {
         }
         Ok(())
     }
+}
 
-    async fn send_proofs(
-        &self,
-        lease: &Held,
-        height: i64,
-        end: i64,
-        batch: Vec<(SessionRecord, MsgSubmitProof)>,
-        report: &mut BlockReport,
-    ) -> Result<()> {
-        let w = self.windows(end).await?;
-        for chunk in batch.chunks(self.config.max_messages_per_tx.max(1)) {
-            let msgs = chunk
-                .iter()
-                .map(|(_, m)| chain::tx::build::proof_any(m))
-                .collect();
-            let sub = chain::Submission {
-                messages: msgs,
-                timeout_height: Some(w.proof_window_close as u64),
-            };
-            match self.account.submit_with(sub).await {
-                Ok(s) => {
-                    for (rec, _) in chunk {
-                        let mut rec = rec.clone();
-                        rec.phase = Phase::ProofSubmitted {
-                            height,
-                            rebroadcasts: 0,
-                        };
-                        rec.proof_tx = Some(SentTx {
-                            hash: s.txhash.clone(),
-                            bytes: s.tx_bytes.clone(),
-                        });
-                        self.save(lease, &rec).await?;
-                        report.proofs_sent += 1;
-                    }
-                }
-                Err(e) => {
-                    // Still Claimed: decided and retried next block while the window is open.
-                    tracing::warn!(supplier = %self.supplier, end, error = %e, "proof tx not accepted; retrying next block");
-                }
-            }
-        }
-        Ok(())
-    }
+/// Which message a batch carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Submit {
+    Claim,
+    Proof,
 }
 
 /// A `Submitted` for re-sending stored bytes (only the bytes and hash matter).
