@@ -112,3 +112,35 @@ pub async fn serve(listener: TcpListener, router: Router, stop: CancellationToke
         tracing::error!(?addr, error = %e, "server failed");
     }
 }
+
+/// Runs a role until a shutdown signal: starts it (a signal during start-up
+/// cancels `stop` and returns `None`), then waits for either the role ending
+/// by itself (an error is returned as is) or a signal, after which `stop` is
+/// cancelled and the role's own shutdown awaited. `Some(true)` when that
+/// shutdown completed in time.
+pub async fn run_until_signal(
+    start: impl std::future::Future<
+        Output = anyhow::Result<tokio::task::JoinHandle<anyhow::Result<bool>>>,
+    >,
+    stop: CancellationToken,
+    what: &str,
+) -> anyhow::Result<Option<bool>> {
+    let mut done = tokio::select! {
+        h = start => h?,
+        _ = shutdown_signal() => {
+            stop.cancel();
+            tracing::info!("stopped during start-up");
+            return Ok(None);
+        }
+    };
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutdown signal received");
+            stop.cancel();
+        }
+        r = &mut done => {
+            return r.with_context(|| format!("{what} task"))?.map(|_| None);
+        }
+    }
+    Ok(Some(done.await.with_context(|| format!("{what} task"))??))
+}

@@ -117,26 +117,9 @@ pub async fn run(path: &std::path::Path) -> anyhow::Result<()> {
         anyhow::bail!("internal: a miner configuration was expected");
     };
     let stop = CancellationToken::new();
-    let handle = tokio::select! {
-        h = start(*cfg, keys, stop.clone()) => h?,
-        _ = ops::shutdown_signal() => {
-            stop.cancel();
-            tracing::info!("stopped during start-up");
-            return Ok(());
-        }
-    };
-    let mut done = handle.done;
-    tokio::select! {
-        _ = ops::shutdown_signal() => {
-            tracing::info!("shutdown signal received");
-            stop.cancel();
-        }
-        r = &mut done => {
-            return r.context("miner task")?.map(|_| ());
-        }
-    }
-    let stopped = done.await.context("miner task")??;
-    if !stopped {
+    let starting = async { anyhow::Ok(start(*cfg, keys, stop.clone()).await?.done) };
+    let stopped = ops::run_until_signal(starting, stop.clone(), "miner").await?;
+    if stopped == Some(false) {
         tracing::warn!(
             "exiting before every supplier loop stopped; its lease expires with its TTL"
         );

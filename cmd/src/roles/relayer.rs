@@ -123,26 +123,9 @@ pub async fn run(path: &std::path::Path) -> anyhow::Result<()> {
         anyhow::bail!("internal: a relayer configuration was expected");
     };
     let stop = CancellationToken::new();
-    let handle = tokio::select! {
-        h = start(*cfg, keys, stop.clone()) => h?,
-        _ = ops::shutdown_signal() => {
-            stop.cancel();
-            tracing::info!("stopped during start-up");
-            return Ok(());
-        }
-    };
-    let mut done = handle.done;
-    tokio::select! {
-        _ = ops::shutdown_signal() => {
-            tracing::info!("shutdown signal received");
-            stop.cancel();
-        }
-        r = &mut done => {
-            return r.context("relayer task")?.map(|_| ());
-        }
-    }
-    let drained = done.await.context("relayer task")??;
-    if !drained {
+    let starting = async { anyhow::Ok(start(*cfg, keys, stop.clone()).await?.done) };
+    let stopped = ops::run_until_signal(starting, stop.clone(), "relayer").await?;
+    if stopped == Some(false) {
         tracing::warn!("exiting with relays or publications still in flight");
     }
     Ok(())
