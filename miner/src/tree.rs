@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 /// Size of an encoded leaf entry: weight ‖ leaf hash ‖ sequence.
 const ENTRY_LEN: usize = 8 + 32 + 8;
 
+/// Entries asked for per HSCAN call when a claim is built.
+const LOAD_PAGE: usize = 10_000;
+
 /// The Redis write for one relay: field = its leaf path (`sha256(relay
 /// hash)`), entry = weight ‖ leaf hash ‖ sequence, value = relay bytes.
 pub fn leaf_write(relay_hash: &[u8], relay_bytes: Vec<u8>, weight: u64, seq: u64) -> LeafWrite {
@@ -60,13 +63,27 @@ pub struct SessionTree {
 }
 
 impl SessionTree {
-    /// Loads a session's entries from Redis and computes its trie.
+    /// Loads a session's entries from Redis page by page (HSCAN) and
+    /// computes its trie. Only one page of Redis replies is alive at a time,
+    /// next to the decoded 80-byte entries.
     pub async fn load(store: &LeafStore, session_id: &str) -> Result<Self> {
-        let raw = store.entries(session_id).await?;
-        let entries = raw
-            .iter()
-            .map(|(k, e)| decode_entry(k, e))
-            .collect::<Result<Vec<_>>>()?;
+        let expected = usize::try_from(store.len(session_id).await?).unwrap_or(0);
+        let mut entries = Vec::with_capacity(expected);
+        let mut cursor = 0;
+        loop {
+            let (next, page) = store.entries_page(session_id, cursor, LOAD_PAGE).await?;
+            for (k, e) in &page {
+                entries.push(decode_entry(k, e)?);
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // HSCAN may repeat an entry; a sealed session's repeats are identical.
+        entries.sort_unstable_by_key(|e| e.path);
+        entries.dedup_by(|a, b| a.path == b.path && a.leaf_hash == b.leaf_hash);
+        entries.shrink_to_fit();
         Ok(SessionTree {
             trie: SealedTrie::from_entries(entries)?,
         })

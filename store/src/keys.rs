@@ -126,6 +126,29 @@ impl Keys {
         format!("{}:events:blocks", self.ns)
     }
 
+    /// The latest block the leader published (for processes that missed a
+    /// message or just started: catch up by height, never by count).
+    pub fn block_latest(&self) -> String {
+        format!("{}:events:blocks:latest", self.ns)
+    }
+
+    /// Ids of an entity type the relayers have served (applications,
+    /// services), for warm-up at start and the leader's refresher.
+    pub fn cache_known(&self, entity: &str) -> String {
+        format!("{}:cache:known:{entity}", self.ns)
+    }
+
+    /// Live miner replicas: instance → last heartbeat (ms since the epoch),
+    /// read to balance supplier leases.
+    pub fn miner_replicas(&self) -> String {
+        format!("{}:miner:replicas", self.ns)
+    }
+
+    /// The JSON status of one supplier, written by its owning miner.
+    pub fn miner_status(&self, supplier: &str) -> String {
+        format!("{}:miner:status:{{{supplier}}}", self.ns)
+    }
+
     /// The invalidation channel of a cached entity type.
     pub fn cache_invalidation_channel(&self, entity: &str) -> String {
         format!("{}:events:cache:{entity}:invalidate", self.ns)
@@ -234,6 +257,34 @@ impl Keys {
                 writer_reader: "leader miner PUBLISH → relayers, miners",
                 ttl: "-",
                 content: "new block: height, hash, time",
+            },
+            KeySpec {
+                pattern: self.block_latest(),
+                kind: "STRING",
+                writer_reader: "leader miner SET → relayers, miners",
+                ttl: "10 minutes, rewritten every block",
+                content: "the last published block: `<height> <hash hex> <time unix ms>`",
+            },
+            KeySpec {
+                pattern: self.cache_known("<entity>"),
+                kind: "SET",
+                writer_reader: "relayers SADD → relayer warm-up, leader refresher",
+                ttl: "7 days, refreshed on add",
+                content: "ids of applications / services served recently",
+            },
+            KeySpec {
+                pattern: self.miner_replicas(),
+                kind: "ZSET",
+                writer_reader: "every miner (heartbeat) → miners (lease balancing)",
+                ttl: "members older than 3 lease TTLs are removed by readers",
+                content: "instance → last heartbeat, ms since the epoch",
+            },
+            KeySpec {
+                pattern: self.miner_status(sup),
+                kind: "STRING",
+                writer_reader: "owning miner → `redis` CLI, operators",
+                ttl: "1 minute, rewritten every block",
+                content: "JSON status of the supplier: owner, height, sessions by phase, counters",
             },
             KeySpec {
                 pattern: self.cache_invalidation_channel("<entity>"),

@@ -210,6 +210,70 @@ impl LeafStore {
             .collect()
     }
 
+    /// One page of a session's leaf entries with HSCAN: `(next cursor,
+    /// entries)`, the cursor 0 when the scan is done. Start at cursor 0.
+    /// Memory stays bounded by a page (`count` is a hint to the server), so
+    /// a claim over a million relays never holds one giant reply. HSCAN may
+    /// return an entry twice; callers de-duplicate (the leaves of a sealed
+    /// session no longer change, so a repeat is byte-identical).
+    pub async fn entries_page(
+        &self,
+        session_id: &str,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<(bytes::Bytes, bytes::Bytes)>)> {
+        let key = self.keys.session_leaves(&self.supplier, session_id);
+        let cursor_arg = cursor.to_string();
+        let count_arg = count.max(1).to_string();
+        let reply: Value = self
+            .pool
+            .custom(
+                cmd!("HSCAN"),
+                vec![
+                    key.as_str(),
+                    cursor_arg.as_str(),
+                    "COUNT",
+                    count_arg.as_str(),
+                ],
+            )
+            .await
+            .map_err(|e| Error::redis(format!("HSCAN {key}"), e))?;
+        let Value::Array(mut parts) = reply else {
+            return Err(Error::reply("HSCAN", format!("{reply:?}")));
+        };
+        if parts.len() != 2 {
+            return Err(Error::reply("HSCAN", format!("{} parts", parts.len())));
+        }
+        let items = parts.pop().unwrap_or(Value::Null);
+        let next = parts
+            .pop()
+            .and_then(|c| c.as_string())
+            .and_then(|c| c.parse::<u64>().ok())
+            .ok_or_else(|| Error::reply("HSCAN", "cursor is not a number"))?;
+        let flat = match items {
+            Value::Array(items) => items,
+            Value::Map(map) => map
+                .inner()
+                .into_iter()
+                .flat_map(|(k, v)| [Value::from(k), v])
+                .collect(),
+            Value::Null => Vec::new(),
+            other => return Err(Error::reply("HSCAN", format!("{other:?}"))),
+        };
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        let mut it = flat.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            match (k, v) {
+                (Value::Bytes(k), Value::Bytes(v)) => out.push((k, v)),
+                (k, v) => out.push((
+                    bytes::Bytes::copy_from_slice(k.as_bytes().unwrap_or_default()),
+                    bytes::Bytes::copy_from_slice(v.as_bytes().unwrap_or_default()),
+                )),
+            }
+        }
+        Ok((next, out))
+    }
+
     /// Relay bytes of some leaves (`None` where absent), in one round trip.
     pub async fn values(&self, session_id: &str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         if keys.is_empty() {
