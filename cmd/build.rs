@@ -1,7 +1,9 @@
-//! Embeds the git commit of the build as `PRM_GIT_COMMIT` (for `version`
-//! and `--version`): `git rev-parse --short HEAD`, with `-dirty` when
-//! tracked files differ from HEAD, or `unknown` without git or a `.git`.
-//! A packager building outside git sets `PRM_GIT_COMMIT` itself.
+//! Embeds the git commit of the build as `RELAY_MINER_GIT_COMMIT` (for
+//! `version` and `--version`): `git rev-parse --short HEAD`, with `-dirty`
+//! when tracked files differ from HEAD, or `unknown` without git or a
+//! `.git`. A packager building outside git sets `RELAY_MINER_GIT_COMMIT`
+//! itself. Not `PRM_…`: that prefix is the configuration's environment
+//! overrides, and cargo also exports this variable to `cargo run`/`cargo test`.
 //!
 //! The script reruns when HEAD moves, the branch it names moves, or the
 //! index changes (a commit, a checkout, a `git add`): `-dirty` reflects the
@@ -11,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=PRM_GIT_COMMIT");
-    let commit = match std::env::var("PRM_GIT_COMMIT") {
+    println!("cargo:rerun-if-env-changed=RELAY_MINER_GIT_COMMIT");
+    let commit = match std::env::var("RELAY_MINER_GIT_COMMIT") {
         Ok(c) if !c.trim().is_empty() => c.trim().to_owned(),
         _ => from_git().unwrap_or_else(|| "unknown".to_owned()),
     };
-    println!("cargo:rustc-env=PRM_GIT_COMMIT={commit}");
+    println!("cargo:rustc-env=RELAY_MINER_GIT_COMMIT={commit}");
 }
 
 /// Runs git in the crate's folder; `None` when git is missing or fails.

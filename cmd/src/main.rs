@@ -28,7 +28,7 @@ use crate::telemetry::LogFormat;
 pub(crate) const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
-    env!("PRM_GIT_COMMIT"),
+    env!("RELAY_MINER_GIT_COMMIT"),
     ")"
 );
 
