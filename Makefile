@@ -35,9 +35,10 @@ deps:
 bench:
 	$(CARGO) bench --workspace
 
-# The whole network on one machine (chainsim, redis-server, demo backend,
-# relayers, miners, traffic) with a report; extra flags via LOCALNET_ARGS,
-# e.g. make localnet LOCALNET_ARGS="--duration 2m --rps 50".
+# The whole network on one machine (chainsim, redis-server, demo JSON-RPC and
+# REST backends, 2 relayers, 2 miners, traffic) with a summary; extra flags
+# via LOCALNET_ARGS, e.g. make localnet LOCALNET_ARGS="--sessions 4 --rps 50"
+# or LOCALNET_ARGS="--keep-running" (see README "The local network").
 LOCALNET_ARGS ?=
 localnet: deps
 	$(CARGO) run --quiet -p cmd --bin pocket-relay-miner -- localnet $(LOCALNET_ARGS)

@@ -23,9 +23,18 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{InvalidConfig, Role};
 use crate::telemetry::LogFormat;
 
+/// The crate version and the git commit it was built from (`cmd/build.rs`;
+/// `unknown` outside git, `-dirty` with uncommitted changes).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RELAY_MINER_GIT_COMMIT"),
+    ")"
+);
+
 /// Relay mining for Pocket Network (Shannon).
 #[derive(Debug, Parser)]
-#[command(name = "pocket-relay-miner", version, about)]
+#[command(name = "pocket-relay-miner", version = VERSION, about)]
 struct Cli {
     /// Log format on stderr (filter with RUST_LOG, e.g. `info,relayer=debug`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
@@ -54,8 +63,29 @@ enum Command {
     Localnet(localnet::LocalnetArgs),
     /// Run the chain simulator (gRPC, CometBFT RPC and websocket) from a genesis file.
     Chainsim(ChainsimArgs),
-    /// Print the version.
+    /// Key utilities.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the version and the git commit of the build.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print the `pokt1…` address of a secp256k1 private key given as 64 hex
+    /// characters (optionally `0x`-prefixed). Other local users can read
+    /// command lines: use it only with throwaway keys, or pass `-` and give
+    /// the key on stdin.
+    Address(KeysAddressArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct KeysAddressArgs {
+    /// The private key (64 hex characters), or `-` to read it from stdin.
+    key: String,
+    /// Also print the compressed public key (33 bytes, hex).
+    #[arg(long)]
+    pubkey: bool,
 }
 
 /// A long-running role.
@@ -155,7 +185,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let format = cli.log_format;
     match cli.command {
         Command::Version => {
-            println!("pocket-relay-miner {}", env!("CARGO_PKG_VERSION"));
+            println!("pocket-relay-miner {VERSION}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::Address(args)) => {
+            keys_address(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Validate(args)) => {
@@ -212,6 +246,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `keys address`: the key's address (and public key).
+fn keys_address(args: &KeysAddressArgs) -> anyhow::Result<()> {
+    let text = if args.key == "-" {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the key from stdin")?;
+        line
+    } else {
+        args.key.clone()
+    };
+    let key = relay::keys::SigningKey::from_hex(&text, "private key")?;
+    println!("{}", key.address);
+    if args.pubkey {
+        println!("{}", hex::encode(key.public_key()));
+    }
+    Ok(())
 }
 
 async fn run_chainsim(args: ChainsimArgs) -> anyhow::Result<()> {

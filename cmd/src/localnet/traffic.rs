@@ -1,15 +1,23 @@
-//! A bounded traffic generator: relays signed one by one as the gateway
-//! (bLSAG over the application's ring), sent to the relayers over HTTP, and
-//! every response checked: status, session header, the supplier's signature
-//! against its public key on chain, and the JSON-RPC answer.
+//! The traffic generator: relays signed one by one as the gateway (bLSAG
+//! over the application's ring), spread over the services, the session's
+//! suppliers and the relayers, sent over HTTP, and every response checked:
+//! status, session header, the supplier's signature against its public key
+//! on chain, and the backend's answer.
+//!
+//! It runs until relays were sent in `sessions` sessions (the session in
+//! progress at the start counts as the first), the optional time cap, or
+//! cancellation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use bytes::Bytes;
+use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -18,19 +26,20 @@ use prost::Message;
 use protocol::pb::pocket::service::RelayRequestMetadata;
 use protocol::pb::sdk::types::{PokthttpRequest, PokthttpResponse};
 use protocol::{RelayRequest, RelayResponse, SessionHeader};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio_util::sync::CancellationToken;
 
-use super::network::{APP_KEY, GATEWAY_KEY, SERVICE, address};
+use super::network::{Api, GATEWAY_KEY, REST_PATH, SERVICES, address, public_key};
 
 /// Most relays in flight at once; ticks beyond it are skipped, not queued.
-const MAX_IN_FLIGHT: u64 = 64;
+pub const MAX_IN_FLIGHT: u64 = 64;
 /// Deadline of one relay.
 const RELAY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What was served for one (session, supplier).
 #[derive(Debug, Clone, Default)]
 pub struct Served {
+    /// Service id.
+    pub service: String,
     /// Session end height.
     pub session_end: i64,
     /// Relays answered and verified.
@@ -38,11 +47,12 @@ pub struct Served {
 }
 
 /// Counters of a run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     /// Relays sent.
     pub sent: AtomicU64,
-    /// Relays answered 200 with a valid supplier signature.
+    /// Relays answered 200 with a valid supplier signature and a good
+    /// backend answer.
     pub ok: AtomicU64,
     /// Relays that failed (any reason).
     pub failed: AtomicU64,
@@ -51,14 +61,45 @@ pub struct Stats {
     inner: Mutex<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     failures: BTreeMap<String, u64>,
     served: BTreeMap<(String, String), Served>,
-    latencies_us: Vec<u64>,
+    /// Session end heights relays were sent in.
+    sessions: BTreeSet<i64>,
+    /// Round trips of OK relays, in microseconds.
+    latency: Histogram<u64>,
+}
+
+/// Latency percentiles of OK relays.
+#[derive(Debug, Clone, Copy)]
+pub struct Latency {
+    /// Median.
+    pub p50: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Slowest.
+    pub max: Duration,
 }
 
 impl Stats {
+    /// Empty counters.
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(Stats {
+            sent: AtomicU64::new(0),
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            inner: Mutex::new(Inner {
+                failures: BTreeMap::new(),
+                served: BTreeMap::new(),
+                sessions: BTreeSet::new(),
+                latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                    .context("latency histogram bounds")?,
+            }),
+        })
+    }
+
     /// The details (a panic elsewhere does not make the counters meaningless).
     fn inner(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -74,18 +115,23 @@ impl Stats {
         self.inner().served.clone()
     }
 
-    /// Latency percentiles (p50, p99) of verified relays.
-    pub fn latency(&self) -> Option<(Duration, Duration)> {
-        let mut v = self.inner().latencies_us.clone();
-        if v.is_empty() {
+    /// Session end heights relays were sent in.
+    pub fn sessions(&self) -> BTreeSet<i64> {
+        self.inner().sessions.clone()
+    }
+
+    /// Latency of OK relays (HDR histogram, 3 significant digits).
+    pub fn latency(&self) -> Option<Latency> {
+        let inner = self.inner();
+        let h = &inner.latency;
+        if h.is_empty() {
             return None;
         }
-        v.sort_unstable();
-        let at = |q: f64| {
-            let i = ((v.len() as f64 - 1.0) * q).round() as usize;
-            Duration::from_micros(v[i.min(v.len() - 1)])
-        };
-        Some((at(0.50), at(0.99)))
+        Some(Latency {
+            p50: Duration::from_micros(h.value_at_quantile(0.50)),
+            p99: Duration::from_micros(h.value_at_quantile(0.99)),
+            max: Duration::from_micros(h.max()),
+        })
     }
 
     fn fail(&self, kind: impl Into<String>) {
@@ -94,45 +140,71 @@ impl Stats {
     }
 }
 
-/// Where to send and who signs.
+/// Where to send, and for how long.
 pub struct Traffic {
-    /// Relayer addresses (round robin).
+    /// Relayer addresses.
     pub relayers: Vec<SocketAddr>,
     /// Relays per second.
     pub rps: u32,
-    /// How long to send.
-    pub duration: Duration,
+    /// Send in this many sessions (the current one counts as the first).
+    pub sessions: u32,
+    /// Stop sending after this long even if the sessions are not done.
+    pub max_duration: Option<Duration>,
+}
+
+/// Why the traffic stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Relays were sent in every session asked for.
+    Sessions,
+    /// The time cap was reached.
+    Duration,
+    /// Cancelled (Ctrl-C).
+    Cancelled,
+}
+
+/// One service as the generator sees it.
+struct Target {
+    id: &'static str,
+    api: Api,
+    app: String,
+    ring: [[u8; 33]; 2],
 }
 
 struct Ctx {
     sim: Arc<chainsim::ChainSimHandle>,
     client: Client<HttpConnector, Full<Bytes>>,
     gateway: rings::PrivateKey,
-    ring: [[u8; 33]; 2],
-    app: String,
+    targets: Vec<Target>,
     stats: Arc<Stats>,
     in_flight: AtomicU64,
 }
 
-/// Sends relays at `rps` for `duration` (or until `cancel`), then waits for
-/// the pending ones.
+/// Sends relays at `rps` until `traffic.sessions` sessions saw relays (or
+/// the cap, or `cancel`), then waits for the pending ones.
 pub async fn run(
     sim: Arc<chainsim::ChainSimHandle>,
     traffic: Traffic,
     stats: Arc<Stats>,
     cancel: CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Ended> {
     let gateway = rings::PrivateKey::from_bytes(&GATEWAY_KEY)
         .map_err(|e| anyhow::anyhow!("gateway key: {e}"))?;
-    let app_key =
-        rings::PrivateKey::from_bytes(&APP_KEY).map_err(|e| anyhow::anyhow!("app key: {e}"))?;
     anyhow::ensure!(!traffic.relayers.is_empty(), "no relayer to send to");
+    let mut targets = Vec::new();
+    for s in SERVICES {
+        targets.push(Target {
+            id: s.id,
+            api: s.api,
+            app: address(&s.app_key)?,
+            ring: [public_key(&s.app_key)?, gateway.public_key()],
+        });
+    }
     let ctx = Arc::new(Ctx {
-        ring: [app_key.public_key(), gateway.public_key()],
         sim,
         client: Client::builder(TokioExecutor::new()).build_http(),
         gateway,
-        app: address(&APP_KEY)?,
+        targets,
         stats,
         in_flight: AtomicU64::new(0),
     });
@@ -140,25 +212,50 @@ pub async fn run(
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let tasks = tokio_util::task::TaskTracker::new();
-    let end = tokio::time::Instant::now() + traffic.duration;
+    let cap = traffic
+        .max_duration
+        .map(|d| tokio::time::Instant::now() + d);
     let mut n: u64 = 0;
-    loop {
+    let ended = loop {
         tokio::select! {
             _ = ticks.tick() => {}
-            _ = cancel.cancelled() => break,
-            _ = tokio::time::sleep_until(end) => break,
+            _ = cancel.cancelled() => break Ended::Cancelled,
+            _ = async {
+                match cap {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => break Ended::Duration,
+        }
+        // The session grid at the tip: stop at the first block of the
+        // session after the last one asked for.
+        let height = ctx.sim.height();
+        let grid = protocol::session::SessionGrid::new(&ctx.sim.shared_params_at(height))
+            .map_err(|e| anyhow::anyhow!("session grid: {e}"))?;
+        let session_end = grid.session_end(height);
+        {
+            let mut inner = ctx.stats.inner();
+            if !inner.sessions.contains(&session_end) {
+                if inner.sessions.len() >= traffic.sessions as usize {
+                    break Ended::Sessions;
+                }
+                inner.sessions.insert(session_end);
+            }
         }
         if ctx.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
             ctx.stats.skipped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
+        let this = n;
         n += 1;
-        let relayer = traffic.relayers[(n as usize) % traffic.relayers.len()];
         let ctx = ctx.clone();
+        let relayers = traffic.relayers.clone();
         ctx.in_flight.fetch_add(1, Ordering::Relaxed);
         tasks.spawn(async move {
             ctx.stats.sent.fetch_add(1, Ordering::Relaxed);
-            match tokio::time::timeout(RELAY_TIMEOUT, one_relay(&ctx, relayer, n)).await {
+            match tokio::time::timeout(RELAY_TIMEOUT, one_relay(&ctx, &relayers, height, this))
+                .await
+            {
                 Ok(Ok(())) => {
                     ctx.stats.ok.fetch_add(1, Ordering::Relaxed);
                 }
@@ -167,18 +264,22 @@ pub async fn run(
             }
             ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
         });
-    }
+    };
     tasks.close();
     tasks.wait().await;
-    Ok(())
+    Ok(ended)
 }
 
-/// One relay, signed for this request only; `Err` names the failure kind.
-async fn one_relay(ctx: &Ctx, relayer: SocketAddr, n: u64) -> Result<(), String> {
-    let height = ctx.sim.height();
+/// The `n`-th relay, signed for this request only; `Err` names the failure
+/// kind. Relay `n` goes to service `n mod S`, supplier `(n / S) mod P` of
+/// the session and relayer `(n / (S·P)) mod R`, so that every (service,
+/// supplier) pair reaches every relayer.
+async fn one_relay(ctx: &Ctx, relayers: &[SocketAddr], height: i64, n: u64) -> Result<(), String> {
+    let n = n as usize;
+    let target = &ctx.targets[n % ctx.targets.len()];
     let session = ctx
         .sim
-        .session(&ctx.app, SERVICE, height)
+        .session(&target.app, target.id, height)
         .map_err(|e| format!("no session: {e}"))?;
     let header = session
         .header
@@ -187,16 +288,18 @@ async fn one_relay(ctx: &Ctx, relayer: SocketAddr, n: u64) -> Result<(), String>
     if session.suppliers.is_empty() {
         return Err("no supplier in the session".into());
     }
-    let supplier = session.suppliers[(n as usize) % session.suppliers.len()]
+    let per = n / ctx.targets.len();
+    let supplier = session.suppliers[per % session.suppliers.len()]
         .operator_address
         .clone();
-    let body = signed_request(ctx, &header, &supplier, n)?;
+    let relayer = relayers[(per / session.suppliers.len()) % relayers.len()];
+    let body = signed_request(ctx, target, &header, &supplier, n as u64)?;
     let started = Instant::now();
     let req = http::Request::builder()
         .method("POST")
         .uri(format!("http://{relayer}/"))
         .header("content-type", "application/octet-stream")
-        .header("rpc-type", "3")
+        .header("rpc-type", target.api.rpc_type_header())
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| format!("request: {e}"))?;
     let resp = ctx
@@ -217,13 +320,15 @@ async fn one_relay(ctx: &Ctx, relayer: SocketAddr, n: u64) -> Result<(), String>
         let reason: String = text.chars().take(80).collect();
         return Err(format!("HTTP {}: {reason}", status.as_u16()));
     }
-    verify(ctx, &header, &supplier, &bytes)?;
+    verify(ctx, target.api, &header, &supplier, &bytes)?;
     let mut inner = ctx.stats.inner();
-    inner.latencies_us.push(latency.as_micros() as u64);
+    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    inner.latency.saturating_record(micros.max(1));
     let served = inner
         .served
         .entry((header.session_id.clone(), supplier))
         .or_default();
+    served.service = target.id.to_owned();
     served.session_end = header.session_end_block_height;
     served.relays += 1;
     Ok(())
@@ -231,16 +336,26 @@ async fn one_relay(ctx: &Ctx, relayer: SocketAddr, n: u64) -> Result<(), String>
 
 fn signed_request(
     ctx: &Ctx,
+    target: &Target,
     header: &SessionHeader,
     supplier: &str,
     n: u64,
 ) -> Result<Vec<u8>, String> {
-    let http = PokthttpRequest {
-        method: "POST".into(),
-        url: "http://localnet.invalid/".into(),
-        body_bz: format!(r#"{{"jsonrpc":"2.0","method":"eth_blockNumber","params":[],"id":{n}}}"#)
+    let http = match target.api {
+        Api::JsonRpc => PokthttpRequest {
+            method: "POST".into(),
+            url: "http://localnet.invalid/".into(),
+            body_bz: format!(
+                r#"{{"jsonrpc":"2.0","method":"eth_blockNumber","params":[],"id":{n}}}"#
+            )
             .into_bytes(),
-        ..Default::default()
+            ..Default::default()
+        },
+        Api::Rest => PokthttpRequest {
+            method: "GET".into(),
+            url: format!("http://localnet.invalid{REST_PATH}?n={n}"),
+            ..Default::default()
+        },
     };
     let mut req = RelayRequest {
         meta: RelayRequestMetadata {
@@ -250,13 +365,20 @@ fn signed_request(
         },
         payload: http.encode_to_vec(),
     };
-    req.meta.signature = rings::RingSignature::sign(&req.signable_hash(), &ctx.ring, &ctx.gateway)
-        .map_err(|e| format!("signing: {e}"))?
-        .to_bytes();
+    req.meta.signature =
+        rings::RingSignature::sign(&req.signable_hash(), &target.ring, &ctx.gateway)
+            .map_err(|e| format!("signing: {e}"))?
+            .to_bytes();
     Ok(req.encode_to_vec())
 }
 
-fn verify(ctx: &Ctx, header: &SessionHeader, supplier: &str, bytes: &[u8]) -> Result<(), String> {
+fn verify(
+    ctx: &Ctx,
+    api: Api,
+    header: &SessionHeader,
+    supplier: &str,
+    bytes: &[u8],
+) -> Result<(), String> {
     let res = RelayResponse::decode_bytes(bytes).map_err(|_| "undecodable response".to_owned())?;
     res.validate_basic()
         .map_err(|e| format!("invalid response: {e}"))?;
@@ -281,8 +403,11 @@ fn verify(ctx: &Ctx, header: &SessionHeader, supplier: &str, bytes: &[u8]) -> Re
     }
     let json: serde_json::Value = serde_json::from_slice(&http.body_bz)
         .map_err(|_| "backend answer is not JSON".to_owned())?;
-    if json.get("result").is_none() {
-        return Err("backend answer has no result".into());
+    match api {
+        Api::JsonRpc if json.get("result").is_none() => Err("JSON-RPC answer has no result".into()),
+        Api::Rest if json.get("status").and_then(|s| s.as_str()) != Some("ok") => {
+            Err("REST answer has no \"status\": \"ok\"".into())
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }

@@ -45,12 +45,17 @@ impl SigningKey {
             bail!("{what}: expected 64 hex characters, got {}", cleaned.len());
         }
         let mut bytes = [0u8; 32];
-        let parsed = hex::decode_to_slice(cleaned, &mut bytes);
-        let key = parsed
-            .ok()
-            .and_then(|()| rings::PrivateKey::from_bytes(&bytes).ok());
+        if hex::decode_to_slice(cleaned, &mut bytes).is_err() {
+            bytes.fill(0);
+            bail!("{what}: not hexadecimal (expected 64 characters of 0-9, a-f)");
+        }
+        let key = rings::PrivateKey::from_bytes(&bytes).ok();
         bytes.fill(0);
-        let key = key.with_context(|| format!("{what}: not a valid secp256k1 private key"))?;
+        let key = key.with_context(|| {
+            format!(
+                "{what}: not a valid secp256k1 private key (zero, or not below the curve order)"
+            )
+        })?;
         let address = protocol::address::address_from_pubkey(&key.public_key())
             .with_context(|| format!("{what}: address"))?;
         Ok(SigningKey { key, address })

@@ -11,6 +11,11 @@
 //! - [`send`]: one HTTP relay (transports.md §2), timed.
 //! - [`verify`]: the checks PATH makes on a reply, and a few more.
 //! - [`load`]: the load test engine and its report.
+//! - [`simulate`]: simulated relays (`--simulate`): no chain session, a ring
+//!   pinned on the relayer.
+//!
+//! The result is printed as text or, with `--output json`, as one JSON
+//! object (see [`render_json`]).
 //!
 //! The client does not restrict where relays go; tests and benches send only
 //! to loopback.
@@ -19,6 +24,7 @@ pub mod keys;
 pub mod load;
 pub mod send;
 pub mod sign;
+pub mod simulate;
 pub mod target;
 pub mod verify;
 
@@ -95,9 +101,25 @@ pub struct RelayArgs {
     /// Same as `--verify off`.
     #[arg(long, conflicts_with = "verify")]
     pub no_verify: bool,
+    /// How the result is printed on stdout (progress and warnings go to
+    /// stderr either way).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
     /// Load test options.
     #[command(flatten)]
     pub load: LoadArgs,
+    /// Simulated-relay options.
+    #[command(flatten)]
+    pub sim: simulate::SimArgs,
+}
+
+/// How the result is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// One JSON object (see `render_json`).
+    Json,
 }
 
 /// A load test: bounded by `--count` and by `--duration`, whichever comes first.
@@ -147,6 +169,8 @@ pub struct RunInfo {
     pub signer_is_app: bool,
     /// Ring size used for signing.
     pub ring_size: usize,
+    /// The simulation key id, for simulated relays.
+    pub simulated: Option<String>,
 }
 
 /// One relay's outcome.
@@ -173,7 +197,10 @@ pub struct LoadSummary {
 /// exit) when any relay failed.
 pub async fn run(args: RelayArgs) -> anyhow::Result<()> {
     let report = execute(&args).await?;
-    print!("{}", render(&report));
+    match args.output {
+        OutputFormat::Text => print!("{}", render(&report)),
+        OutputFormat::Json => println!("{}", render_json(&report)),
+    }
     match &report {
         Report::Single(s) => match &s.outcome {
             Ok(_) => Ok(()),
@@ -199,43 +226,16 @@ pub async fn execute(args: &RelayArgs) -> anyhow::Result<Report> {
         (None, Some(hex)) => vec![keys::SigningKey::from_hex(hex, "--key-hex")?],
         (None, None) => bail!("give the signing key with --keys-file or --key-hex"),
     };
-    let app = match (&args.app, keys.as_slice()) {
-        (Some(app), _) => app.clone(),
-        (None, [only]) => only.address.clone(),
-        (None, _) => bail!("--app is required when the keys file holds several keys"),
-    };
-    let metrics =
-        chain::Metrics::new(&prometheus::Registry::new()).context("chain client metrics")?;
-    let grpc = chain::GrpcConfig {
-        url: args.grpc_url.clone(),
-        ..Default::default()
-    };
-    let query = chain::QueryClient::new(&grpc, metrics).context("chain gRPC client")?;
-    let target = target::resolve(
-        &query,
-        &app,
-        &args.service,
-        args.supplier.as_deref(),
-        args.height,
-        args.rpc_type,
-    )
-    .await?;
-    let app_pubkey = target
-        .ring
-        .first()
-        .copied()
-        .context("the application's ring is empty")?;
-    let key = keys::choose_signer(keys, args.signer.as_deref(), &target.ring, &app_pubkey)?;
-    let ring = if target.ring.contains(&key.public_key()) {
-        target.ring.clone()
+    let verify = if args.no_verify {
+        VerifyMode::Off
     } else {
-        eprintln!(
-            "warning: {} is neither application {app} nor one of its gateways at this session; the relayer should refuse these relays",
-            key.address
-        );
-        vec![app_pubkey, key.public_key()]
+        args.verify
     };
-    let signer_is_app = key.public_key() == app_pubkey;
+    let (target, key, ring, signer_is_app) = if args.sim.simulate {
+        simulated_target(args, keys, verify).await?
+    } else {
+        chain_target(args, keys).await?
+    };
     let url = args
         .relayer_url
         .clone()
@@ -265,11 +265,6 @@ pub async fn execute(args: &RelayArgs) -> anyhow::Result<Report> {
         });
     let base = target.endpoint.clone().unwrap_or_else(|| url.clone());
     let payload = Payload::new(&method, &base, &args.path, body);
-    let verify = if args.no_verify {
-        VerifyMode::Off
-    } else {
-        args.verify
-    };
     let verifier = Verifier::new(
         target.header.clone(),
         target.supplier_pubkey,
@@ -280,7 +275,10 @@ pub async fn execute(args: &RelayArgs) -> anyhow::Result<Report> {
     } else {
         1
     };
-    let sender = Sender::new(&url, &method, args.rpc_type, args.timeout, concurrency)?;
+    let mut sender = Sender::new(&url, &method, args.rpc_type, args.timeout, concurrency)?;
+    if let Some(id) = &args.sim.sim_key_id {
+        sender = sender.with_header(simulate::KEY_ID_HEADER, id)?;
+    }
     let signer = Signer { key, ring };
     let info = RunInfo {
         url: sender.url(),
@@ -288,6 +286,7 @@ pub async fn execute(args: &RelayArgs) -> anyhow::Result<Report> {
         signer: signer.key.address.clone(),
         signer_is_app,
         target,
+        simulated: args.sim.sim_key_id.clone(),
     };
 
     if !args.load.load_test {
@@ -360,6 +359,92 @@ pub async fn execute(args: &RelayArgs) -> anyhow::Result<Report> {
     Ok(Report::Load(Box::new(LoadSummary { info, report })))
 }
 
+/// The session and supplier from the chain, the signer among `keys` and
+/// the ring it signs with.
+async fn chain_target(
+    args: &RelayArgs,
+    keys: Vec<keys::SigningKey>,
+) -> anyhow::Result<(Target, keys::SigningKey, Vec<[u8; 33]>, bool)> {
+    let app = match (&args.app, keys.as_slice()) {
+        (Some(app), _) => app.clone(),
+        (None, [only]) => only.address.clone(),
+        (None, _) => bail!("--app is required when the keys file holds several keys"),
+    };
+    let query = query_client(&args.grpc_url)?;
+    let target = target::resolve(
+        &query,
+        &app,
+        &args.service,
+        args.supplier.as_deref(),
+        args.height,
+        args.rpc_type,
+    )
+    .await?;
+    let app_pubkey = target
+        .ring
+        .first()
+        .copied()
+        .context("the application's ring is empty")?;
+    let key = keys::choose_signer(keys, args.signer.as_deref(), &target.ring, &app_pubkey)?;
+    let ring = if target.ring.contains(&key.public_key()) {
+        target.ring.clone()
+    } else {
+        eprintln!(
+            "warning: {} is neither application {app} nor one of its gateways at this session; the relayer should refuse these relays",
+            key.address
+        );
+        vec![app_pubkey, key.public_key()]
+    };
+    let signer_is_app = key.public_key() == app_pubkey;
+    Ok((target, key, ring, signer_is_app))
+}
+
+/// A made-up session over the pinned ring (`--simulate`); the chain is
+/// asked only for the supplier's public key, and only when replies are
+/// verified without `--sim-supplier-pubkey`.
+async fn simulated_target(
+    args: &RelayArgs,
+    keys: Vec<keys::SigningKey>,
+    verify: VerifyMode,
+) -> anyhow::Result<(Target, keys::SigningKey, Vec<[u8; 33]>, bool)> {
+    let supplier = args
+        .supplier
+        .as_deref()
+        .context("--simulate needs --supplier")?;
+    let sim = simulate::ring(&args.sim, keys, args.signer.as_deref())?;
+    let supplier_pubkey = match (&args.sim.sim_supplier_pubkey, verify) {
+        (Some(hex), _) => simulate::parse_pubkey(hex, "--sim-supplier-pubkey")?,
+        // Never used: the signature is not checked.
+        (None, VerifyMode::Off) => protocol::ring::PLACEHOLDER_RING_PUBKEY,
+        (None, _) => target::pubkey(&query_client(&args.grpc_url)?, supplier)
+            .await
+            .with_context(|| {
+                format!(
+                    "the supplier's public key (from {}); give --sim-supplier-pubkey, or --no-verify",
+                    args.grpc_url
+                )
+            })?,
+    };
+    let target = simulate::target(
+        args.app.as_deref(),
+        &args.service,
+        supplier,
+        &sim.ring,
+        supplier_pubkey,
+    )?;
+    Ok((target, sim.key, sim.ring, sim.signer_is_app))
+}
+
+fn query_client(url: &str) -> anyhow::Result<chain::QueryClient> {
+    let metrics =
+        chain::Metrics::new(&prometheus::Registry::new()).context("chain client metrics")?;
+    let grpc = chain::GrpcConfig {
+        url: url.to_owned(),
+        ..Default::default()
+    };
+    chain::QueryClient::new(&grpc, metrics).context("chain gRPC client")
+}
+
 /// The human-readable result.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -373,19 +458,32 @@ pub fn render(report: &Report) -> String {
     } else {
         "gateway"
     };
-    let context = format!(
-        "  session {} · app {} · service {} · blocks {}–{}\n  supplier {} at {}\n  signed by {who} {} (ring of {}; on-chain ring {})\n",
-        h.session_id,
-        h.application_address,
-        h.service_id,
-        h.session_start_block_height,
-        h.session_end_block_height,
-        info.target.supplier,
-        info.url,
-        info.signer,
-        info.ring_size,
-        info.target.ring_addresses.join(", "),
-    );
+    let context = match &info.simulated {
+        None => format!(
+            "  session {} · app {} · service {} · blocks {}–{}\n  supplier {} at {}\n  signed by {who} {} (ring of {}; on-chain ring {})\n",
+            h.session_id,
+            h.application_address,
+            h.service_id,
+            h.session_start_block_height,
+            h.session_end_block_height,
+            info.target.supplier,
+            info.url,
+            info.signer,
+            info.ring_size,
+            info.target.ring_addresses.join(", "),
+        ),
+        Some(key_id) => format!(
+            "  simulated (key id {key_id}) · session {} · app {} · service {}\n  supplier {} at {}\n  signed by {who} {} (pinned ring of {}: {})\n",
+            h.session_id,
+            h.application_address,
+            h.service_id,
+            info.target.supplier,
+            info.url,
+            info.signer,
+            info.ring_size,
+            info.target.ring_addresses.join(", "),
+        ),
+    };
     match report {
         Report::Single(s) => {
             let latency = s
@@ -492,6 +590,125 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+/// The machine-readable result (`--output json`): one object.
+///
+/// Both kinds carry `mode` (`"single"` or `"load_test"`), `ok` (every relay
+/// passed), `url`, `service`, `session_id`, `application`, `supplier`,
+/// `signer`, `signer_is_app`, `ring_size` and `simulated` (the key id or
+/// `null`). One relay adds `latency_ms`, `backend_status`, `body`,
+/// `signature_checked` and `error` (`{kind, detail}` or `null`). A load test
+/// adds `planned`, `sent`, `succeeded`, `failed`, `elapsed_s`,
+/// `relays_per_second` (OK relays per second of the timed phase),
+/// `latency_ms` (`p50`, `p90`, `p95`, `p99`, `p99_9`, `max`, `mean`; `null`
+/// without an OK relay), `errors` (by kind: `{count, example}`),
+/// `backend_statuses`, `signatures_checked`, `behind_schedule`,
+/// `concurrency`, `rps` and `verify`.
+pub fn render_json(report: &Report) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    let info = match report {
+        Report::Single(s) => &s.info,
+        Report::Load(l) => &l.info,
+    };
+    let h = &info.target.header;
+    let mut out = Map::new();
+    let mut put = |k: &str, v: Value| {
+        out.insert(k.to_owned(), v);
+    };
+    put(
+        "mode",
+        json!(match report {
+            Report::Single(_) => "single",
+            Report::Load(_) => "load_test",
+        }),
+    );
+    put("url", json!(info.url));
+    put("service", json!(h.service_id));
+    put("session_id", json!(h.session_id));
+    put("application", json!(h.application_address));
+    put("supplier", json!(info.target.supplier));
+    put("signer", json!(info.signer));
+    put("signer_is_app", json!(info.signer_is_app));
+    put("ring_size", json!(info.ring_size));
+    put("simulated", json!(info.simulated));
+    let millis = |d: Duration| d.as_secs_f64() * 1e3;
+    match report {
+        Report::Single(s) => {
+            put("ok", json!(s.outcome.is_ok()));
+            put("latency_ms", json!(s.latency.map(millis)));
+            match &s.outcome {
+                Ok(v) => {
+                    put("backend_status", json!(v.backend_status));
+                    put("body", json!(String::from_utf8_lossy(&v.body)));
+                    put("signature_checked", json!(v.signature_checked));
+                    put("error", Value::Null);
+                }
+                Err(f) => {
+                    put("backend_status", Value::Null);
+                    put("body", Value::Null);
+                    put("signature_checked", json!(false));
+                    put(
+                        "error",
+                        json!({ "kind": f.kind.to_string(), "detail": f.detail }),
+                    );
+                }
+            }
+        }
+        Report::Load(l) => {
+            let r = &l.report;
+            put("ok", json!(r.failed() == 0 && r.ok > 0));
+            put("planned", json!(r.planned));
+            put("sent", json!(r.sent));
+            put("succeeded", json!(r.ok));
+            put("failed", json!(r.failed()));
+            put("elapsed_s", json!(r.elapsed.as_secs_f64()));
+            put("relays_per_second", json!(r.ok_per_second()));
+            put(
+                "latency_ms",
+                if r.ok == 0 {
+                    Value::Null
+                } else {
+                    json!({
+                        "p50": millis(r.latency_at(0.50)),
+                        "p90": millis(r.latency_at(0.90)),
+                        "p95": millis(r.latency_at(0.95)),
+                        "p99": millis(r.latency_at(0.99)),
+                        "p99_9": millis(r.latency_at(0.999)),
+                        "max": millis(r.latency_max()),
+                        "mean": r.latency.mean() / 1e3,
+                    })
+                },
+            );
+            let errors: Map<String, Value> = r
+                .failures
+                .iter()
+                .map(|(kind, (n, example))| {
+                    (kind.to_string(), json!({ "count": n, "example": example }))
+                })
+                .collect();
+            put("errors", Value::Object(errors));
+            let statuses: Map<String, Value> = r
+                .backend_statuses
+                .iter()
+                .map(|(s, n)| (s.to_string(), json!(n)))
+                .collect();
+            put("backend_statuses", Value::Object(statuses));
+            put("signatures_checked", json!(r.signatures_checked));
+            put("behind_schedule", json!(r.behind_schedule));
+            put("concurrency", json!(r.plan.concurrency));
+            put("rps", json!(r.plan.rps));
+            put(
+                "verify",
+                json!(match r.plan.verify {
+                    VerifyMode::Inline => "inline",
+                    VerifyMode::After => "after",
+                    VerifyMode::Off => "off",
+                }),
+            );
+        }
+    }
+    Value::Object(out)
 }
 
 fn describe_failures(r: &LoadReport) -> String {

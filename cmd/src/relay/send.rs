@@ -37,6 +37,7 @@ pub struct Sender {
     method: http::Method,
     rpc_type: &'static str,
     timeout: Duration,
+    extra_headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl Sender {
@@ -74,7 +75,18 @@ impl Sender {
             method,
             rpc_type: kind.header_value(),
             timeout,
+            extra_headers: Vec::new(),
         })
+    }
+
+    /// This sender, adding the header `name: value` to every relay.
+    pub fn with_header(mut self, name: &str, value: &str) -> anyhow::Result<Self> {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .with_context(|| format!("header name {name:?}"))?;
+        let value = http::HeaderValue::from_str(value)
+            .with_context(|| format!("{name} header value {value:?}"))?;
+        self.extra_headers.push((name, value));
+        Ok(self)
     }
 
     /// The URL relays go to.
@@ -84,11 +96,15 @@ impl Sender {
 
     /// Sends one encoded, signed `RelayRequest`.
     pub async fn send(&self, body: Bytes) -> Result<Reply, Failure> {
-        let request = http::Request::builder()
+        let mut request = http::Request::builder()
             .method(self.method.clone())
             .uri(self.uri.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
-            .header("Rpc-Type", self.rpc_type)
+            .header("Rpc-Type", self.rpc_type);
+        for (name, value) in &self.extra_headers {
+            request = request.header(name, value);
+        }
+        let request = request
             .body(Full::new(body))
             .map_err(|e| Failure::new(FailureKind::Transport, e.to_string()))?;
         let started = Instant::now();
