@@ -49,6 +49,6 @@ pub use inclusion::ProofStatus;
 pub use keys::{OperatorKey, load_keys_file};
 pub use metrics::Metrics;
 pub use query::{ClaimFilter, QueryClient};
-pub use rpc::{AbciInfo, Block, RpcClient, Status};
+pub use rpc::{AbciEvent, AbciInfo, Block, BlockResults, RpcClient, Status};
 pub use tx::account::{AccountHandle, AccountTask, Submission, Submitted};
 pub use tx::fee::GasPrice;

@@ -56,6 +56,84 @@ impl std::fmt::Debug for Block {
     }
 }
 
+/// An ABCI event: its type and attributes in order. Attribute values are as
+/// the node prints them: typed events JSON-encode theirs (`"\"pokt1…\""`);
+/// [`AbciEvent::attr`] removes that quoting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbciEvent {
+    /// Event type, e.g. `pocket.tokenomics.EventClaimSettled`.
+    pub kind: String,
+    /// (key, value) pairs.
+    pub attributes: Vec<(String, String)>,
+}
+
+impl AbciEvent {
+    /// The first value of attribute `key`, without JSON string quoting.
+    #[must_use]
+    pub fn attr(&self, key: &str) -> Option<String> {
+        let raw = &self.attributes.iter().find(|(k, _)| k == key)?.1;
+        Some(match serde_json::from_str::<Value>(raw) {
+            Ok(Value::String(s)) => s,
+            _ => raw.clone(),
+        })
+    }
+}
+
+/// `block_results` of one height.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BlockResults {
+    /// The height.
+    pub height: u64,
+    /// Events of every tx result, in order.
+    pub tx_events: Vec<AbciEvent>,
+    /// EndBlocker events (`finalize_block_events`; `end_block_events` before v0.38).
+    pub finalize_events: Vec<AbciEvent>,
+}
+
+fn parse_events(v: &Value) -> Vec<AbciEvent> {
+    v.as_array()
+        .map(|events| {
+            events
+                .iter()
+                .map(|e| AbciEvent {
+                    kind: e["type"].as_str().unwrap_or_default().to_owned(),
+                    attributes: e["attributes"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|kv| {
+                                    (
+                                        kv["key"].as_str().unwrap_or_default().to_owned(),
+                                        kv["value"].as_str().unwrap_or_default().to_owned(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_block_results(height: u64, v: &Value) -> BlockResults {
+    let tx_events = v["txs_results"]
+        .as_array()
+        .map(|txs| {
+            txs.iter()
+                .flat_map(|t| parse_events(&t["events"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut finalize_events = parse_events(&v["finalize_block_events"]);
+    finalize_events.extend(parse_events(&v["end_block_events"]));
+    BlockResults {
+        height,
+        tx_events,
+        finalize_events,
+    }
+}
+
 /// The node's `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -195,6 +273,23 @@ impl RpcClient {
     pub async fn latest_block(&self) -> Result<Block> {
         let v = self.call("block", json!({}), None).await?;
         parse_block(&v)
+    }
+
+    /// `block_results` at `height`: the events of the block's txs and of
+    /// its EndBlocker (`finalize_block_events`: settlement, proof validation).
+    ///
+    /// # Errors
+    /// [`Error::Rpc`] (a JSON-RPC error when the height is above the tip or
+    /// pruned) or [`Error::Decode`].
+    pub async fn block_results(&self, height: u64) -> Result<BlockResults> {
+        let v = self
+            .call(
+                "block_results",
+                json!({ "height": height.to_string() }),
+                Some(height),
+            )
+            .await?;
+        Ok(parse_block_results(height, &v))
     }
 
     /// `abci_info`.

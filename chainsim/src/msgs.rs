@@ -748,6 +748,9 @@ impl Chain {
                     Event::new("pocket.tokenomics.EventClaimSettled")
                         .attr("session_id", &header.session_id)
                         .attr("supplier_operator_address", &supplier)
+                        .attr("application_address", &header.application_address)
+                        .attr("service_id", &header.service_id)
+                        .attr("session_end_block_height", header.session_end_block_height)
                         .attr("num_relays", root.count)
                         .attr("num_claimed_compute_units", root.sum)
                         .attr("claimed_upokt", format!("{claimed}upokt"))
@@ -767,6 +770,9 @@ impl Chain {
                     Event::new("pocket.tokenomics.EventClaimExpired")
                         .attr("session_id", &header.session_id)
                         .attr("supplier_operator_address", &supplier)
+                        .attr("application_address", &header.application_address)
+                        .attr("service_id", &header.service_id)
+                        .attr("session_end_block_height", header.session_end_block_height)
                         .attr("expiration_reason", expiration)
                         .attr("num_relays", root.count)
                         .attr("num_claimed_compute_units", root.sum)
@@ -792,6 +798,7 @@ impl Chain {
                 proof_requirement: requirement_name,
                 num_relays: root.count,
                 num_claimed_compute_units: root.sum,
+                root_hash: hex::encode(&claim.root_hash),
                 claimed_upokt: claimed.to_string(),
                 paid_upokt: paid.to_string(),
                 slashed_upokt: slashed.to_string(),

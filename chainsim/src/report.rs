@@ -145,6 +145,8 @@ pub struct SettlementReport {
     pub num_relays: u64,
     /// Compute units in the claim.
     pub num_claimed_compute_units: u64,
+    /// The claimed root (hex, 48 bytes: digest ‖ sum ‖ count).
+    pub root_hash: String,
     /// Claimed uPOKT (decimal string; exact).
     pub claimed_upokt: String,
     /// uPOKT paid to the supplier owner (after the application budget cap).

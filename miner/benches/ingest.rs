@@ -30,7 +30,10 @@ async fn commands_processed(pool: &Pool) -> u64 {
 fn vm(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix(field).map(|v| v.trim().to_owned())))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field).map(|v| v.trim().to_owned()))
+        })
         .unwrap_or_default()
 }
 

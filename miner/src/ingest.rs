@@ -27,15 +27,22 @@ pub struct IngestStats {
     pub late: u64,
     /// Entries that are not usable relays: acknowledged and dropped.
     pub poison: u64,
+    /// Time from publication to now of the newest relay applied (when the
+    /// relayer stamped it).
+    pub newest_lag: Option<std::time::Duration>,
 }
 
 impl IngestStats {
-    fn add(&mut self, o: IngestStats) {
+    /// Adds another round's counts (the newest lag wins).
+    pub fn add(&mut self, o: IngestStats) {
         self.read += o.read;
         self.applied += o.applied;
         self.duplicates += o.duplicates;
         self.late += o.late;
         self.poison += o.poison;
+        if o.newest_lag.is_some() {
+            self.newest_lag = o.newest_lag;
+        }
     }
 }
 
@@ -111,6 +118,10 @@ impl Ingest {
                 .collect();
             match self.leaves.put(lease, &session, &meta, &writes).await {
                 Ok(added) => {
+                    let newest = relays.iter().map(|(_, r)| r.published_at_unix_nano).max();
+                    if let Some(lag) = newest.and_then(lag_since) {
+                        stats.newest_lag = Some(stats.newest_lag.map_or(lag, |l| l.min(lag)));
+                    }
                     stats.applied += added;
                     stats.duplicates += writes.len() as u64 - added;
                     done.extend(relays.into_iter().map(|(id, _)| id));
@@ -207,6 +218,19 @@ fn session_meta(r: &MinedRelay) -> Vec<(&'static str, String)> {
             r.compute_units_per_relay.to_string(),
         ),
     ]
+}
+
+/// Time since a publication stamp (`None` when unstamped or in the future).
+fn lag_since(published_unix_nano: i64) -> Option<std::time::Duration> {
+    if published_unix_nano <= 0 {
+        return None;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    now.checked_sub(std::time::Duration::from_nanos(
+        u64::try_from(published_unix_nano).ok()?,
+    ))
 }
 
 /// A stream id `<ms>-<seq>` as one increasing number (first-insertion order).

@@ -69,6 +69,21 @@ pub enum FailReason {
     Error,
 }
 
+impl FailReason {
+    /// Short label for metrics and the status JSON.
+    pub fn label(&self) -> &'static str {
+        match self {
+            FailReason::Empty => "empty",
+            FailReason::Uneconomic => "uneconomic",
+            FailReason::ClaimWindowMissed => "claim_window_missed",
+            FailReason::ClaimNotIncluded => "claim_not_included",
+            FailReason::ProofWindowMissed => "proof_window_missed",
+            FailReason::ProofNotIncluded => "proof_not_included",
+            FailReason::Error => "error",
+        }
+    }
+}
+
 impl Phase {
     /// Whether relays for the session are still applied.
     pub fn accepts_relays(&self) -> bool {

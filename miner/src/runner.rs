@@ -5,8 +5,10 @@
 //! fenced by the supplier's lease; the state it needs after a failover is in
 //! Redis, so a new owner continues from the recorded phase.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
 
 use protocol::claim::{
     ClaimPricing, ClaimRoot, ProofRequirementParams, claimed_upokt, proof_requirement,
@@ -18,8 +20,11 @@ use store::lease::Held;
 use store::leaves::LeafStore;
 
 use crate::error::{Error, Result};
+use crate::ingest::IngestStats;
 use crate::lifecycle::{Action, ChainFacts, FailReason, Phase, plan};
+use crate::metrics::Metrics;
 use crate::session::{SentTx, SessionRecord};
+use crate::settlement::Settlement;
 use crate::tree::SessionTree;
 
 /// Lifecycle settings.
@@ -64,27 +69,238 @@ pub struct SupplierRunner {
     rpc: chain::RpcClient,
     account: chain::AccountHandle,
     config: LifecycleConfig,
+    metrics: Metrics,
+    status: Mutex<StatusState>,
+}
+
+/// The chain side of a runner.
+pub struct RunnerChain {
+    /// Params, difficulty, compute units, tip.
+    pub cache: Arc<cache::ChainCache>,
+    /// Claims and proofs in module state, proof params.
+    pub query: chain::QueryClient,
+    /// Seed blocks and block results.
+    pub rpc: chain::RpcClient,
+    /// The supplier's signing account.
+    pub account: chain::AccountHandle,
+}
+
+/// What the status JSON remembers between blocks.
+#[derive(Default)]
+struct StatusState {
+    ingest: IngestStats,
+    recent: VecDeque<FinishedSession>,
+    phases_seen: Vec<&'static str>,
+}
+
+/// A finished session in the status JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishedSession {
+    /// Session id.
+    pub session_id: String,
+    /// Service.
+    pub service_id: String,
+    /// Session end height.
+    pub session_end_height: i64,
+    /// Terminal phase label (`settled` or `failed`).
+    pub phase: String,
+    /// Failure reason, when failed.
+    pub reason: Option<String>,
+    /// What the chain's block results said at settlement.
+    pub settlement: Option<Settlement>,
+    /// Height at which the miner finished it.
+    pub finished_at_height: i64,
+}
+
+/// The JSON status of one supplier (key `miner_status`), for operators and
+/// the `redis` CLI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupplierStatus {
+    /// Supplier operator address.
+    pub supplier: String,
+    /// The owning replica and its lease fencing token.
+    pub owner: String,
+    /// Fencing token of the owner's lease.
+    pub lease_token: u64,
+    /// Last height processed.
+    pub height: i64,
+    /// When this status was written (ms since the epoch).
+    pub updated_unix_ms: u64,
+    /// Sessions tracked, by phase label.
+    pub sessions_by_phase: BTreeMap<String, u64>,
+    /// Every tracked session.
+    pub sessions: Vec<SessionStatus>,
+    /// Relays handled by this owner since it took the lease.
+    pub ingest: IngestTotals,
+    /// The last finished sessions, newest first (at most 50).
+    pub recent: Vec<FinishedSession>,
+}
+
+/// One tracked session in the status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionStatus {
+    /// Session id.
+    pub session_id: String,
+    /// Service.
+    pub service_id: String,
+    /// Application.
+    pub application: String,
+    /// Session end height.
+    pub session_end_height: i64,
+    /// Phase label.
+    pub phase: String,
+}
+
+/// Ingest counters in the status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestTotals {
+    /// Entries read.
+    pub read: u64,
+    /// Relays applied.
+    pub applied: u64,
+    /// Duplicates.
+    pub duplicates: u64,
+    /// Late (session sealed).
+    pub late: u64,
+    /// Poison entries dropped.
+    pub poison: u64,
+}
+
+const RECENT_FINISHED: usize = 50;
+
+/// How long a status outlives its last write (an owner rewrites it every block).
+const STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Every phase label, for the sessions gauge.
+const PHASE_LABELS: [&str; 9] = [
+    "active",
+    "sealed",
+    "claim_submitted",
+    "claimed",
+    "proof_submitted",
+    "proved",
+    "proof_not_required",
+    "settled",
+    "failed",
+];
+
+fn doc_json(doc: &SupplierStatus) -> String {
+    serde_json::to_string(doc).unwrap_or_else(|_| "{}".into())
 }
 
 impl SupplierRunner {
-    /// A runner for `supplier` (whose key `account` signs).
+    /// A runner for `supplier` (whose key `chain.account` signs).
     pub fn new(
         supplier: &str,
         leaves: LeafStore,
-        cache: Arc<cache::ChainCache>,
-        query: chain::QueryClient,
-        rpc: chain::RpcClient,
-        account: chain::AccountHandle,
+        chain: RunnerChain,
         config: LifecycleConfig,
+        metrics: Metrics,
     ) -> Self {
         SupplierRunner {
             supplier: supplier.to_owned(),
             leaves,
-            cache,
-            query,
-            rpc,
-            account,
+            cache: chain.cache,
+            query: chain.query,
+            rpc: chain.rpc,
+            account: chain.account,
             config,
+            metrics,
+            status: Mutex::new(StatusState::default()),
+        }
+    }
+
+    /// Adds an ingest round to the status counters and metrics.
+    pub fn record_ingest(&self, stats: IngestStats) {
+        self.metrics.observe_ingest(&self.supplier, &stats);
+        if let Ok(mut s) = self.status.lock() {
+            s.ingest.add(stats);
+        }
+    }
+
+    /// Seeds the recent-sessions list from a previous owner's status, so a
+    /// failover keeps the history.
+    pub fn continue_status(&self, previous: &SupplierStatus) {
+        if let Ok(mut s) = self.status.lock()
+            && s.recent.is_empty()
+        {
+            s.recent = previous
+                .recent
+                .iter()
+                .take(RECENT_FINISHED)
+                .cloned()
+                .collect();
+        }
+    }
+
+    /// The status after a block, from the sessions seen in it.
+    fn status_doc(&self, lease: &Held, height: i64, seen: &[SessionRecord]) -> SupplierStatus {
+        let mut by_phase: BTreeMap<String, u64> = BTreeMap::new();
+        for r in seen {
+            *by_phase.entry(r.phase.label().to_owned()).or_default() += 1;
+        }
+        let (ingest, recent) = match self.status.lock() {
+            Ok(s) => (s.ingest, s.recent.iter().cloned().collect()),
+            Err(_) => (IngestStats::default(), Vec::new()),
+        };
+        SupplierStatus {
+            supplier: self.supplier.clone(),
+            owner: lease
+                .value
+                .rsplit_once('|')
+                .map_or(lease.value.as_str(), |(o, _)| o)
+                .to_owned(),
+            lease_token: lease.token,
+            height,
+            updated_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            sessions_by_phase: by_phase,
+            sessions: seen
+                .iter()
+                .map(|r| SessionStatus {
+                    session_id: r.header.session_id.clone(),
+                    service_id: r.header.service_id.clone(),
+                    application: r.header.application_address.clone(),
+                    session_end_height: r.header.session_end_block_height,
+                    phase: r.phase.label().to_owned(),
+                })
+                .collect(),
+            ingest: IngestTotals {
+                read: ingest.read,
+                applied: ingest.applied,
+                duplicates: ingest.duplicates,
+                late: ingest.late,
+                poison: ingest.poison,
+            },
+            recent,
+        }
+    }
+
+    /// Sets the sessions gauges (every phase seen before is reset, so a
+    /// phase that emptied shows 0).
+    fn observe_phases(&self, doc: &SupplierStatus) {
+        let mut phases: Vec<&'static str> = Vec::new();
+        if let Ok(mut s) = self.status.lock() {
+            for r in &doc.sessions {
+                let label = PHASE_LABELS
+                    .iter()
+                    .copied()
+                    .find(|l| *l == r.phase)
+                    .unwrap_or("active");
+                if !s.phases_seen.contains(&label) {
+                    s.phases_seen.push(label);
+                }
+            }
+            phases = s.phases_seen.clone();
+        }
+        for p in phases {
+            let n = doc.sessions_by_phase.get(p).copied().unwrap_or(0);
+            self.metrics
+                .sessions
+                .with_label_values(&[&self.supplier, p])
+                .set(n as i64);
         }
     }
 
@@ -93,11 +309,13 @@ impl SupplierRunner {
         let mut report = BlockReport::default();
         let mut claims: BTreeMap<i64, Vec<(SessionRecord, prost_types::Any)>> = BTreeMap::new();
         let mut proofs: BTreeMap<i64, Vec<(SessionRecord, prost_types::Any)>> = BTreeMap::new();
+        let mut seen = Vec::new();
         for id in self.leaves.sessions().await? {
             let fields = self.leaves.state(&id).await?;
             let Some(mut rec) = SessionRecord::from_fields(&fields)? else {
                 continue;
             };
+            let before = rec.phase;
             if let Err(e) = self
                 .advance(
                     lease,
@@ -114,6 +332,11 @@ impl SupplierRunner {
                 }
                 tracing::warn!(supplier = %self.supplier, session = %id, error = %e, "session step failed; retrying next block");
             }
+            self.metrics
+                .observe_transition(&self.supplier, before, rec.phase);
+            if !rec.phase.is_terminal() {
+                seen.push(rec);
+            }
         }
         for (end, batch) in claims {
             self.send(lease, height, end, Submit::Claim, batch, &mut report)
@@ -122,6 +345,11 @@ impl SupplierRunner {
         for (end, batch) in proofs {
             self.send(lease, height, end, Submit::Proof, batch, &mut report)
                 .await?;
+        }
+        let doc = self.status_doc(lease, height, &seen);
+        self.observe_phases(&doc);
+        if let Err(e) = self.leaves.write_status(&doc_json(&doc), STATUS_TTL).await {
+            tracing::debug!(supplier = %self.supplier, error = %e, "status not written");
         }
         Ok(report)
     }
@@ -207,7 +435,7 @@ impl SupplierRunner {
                             .push((rec.clone(), chain::tx::build::claim_any(&msg))),
                         Err(reason) => {
                             rec.phase = Phase::Failed { reason };
-                            self.finish(lease, rec, report).await?;
+                            self.finish(lease, rec, height, report).await?;
                         }
                     }
                     return Ok(());
@@ -244,7 +472,7 @@ impl SupplierRunner {
                     return Ok(());
                 }
                 Action::Cleanup => {
-                    self.finish(lease, rec, report).await?;
+                    self.finish(lease, rec, height, report).await?;
                     return Ok(());
                 }
             }
@@ -256,15 +484,51 @@ impl SupplierRunner {
         &self,
         lease: &Held,
         rec: &SessionRecord,
+        height: i64,
         report: &mut BlockReport,
     ) -> Result<()> {
+        let mut settlement = None;
         match rec.phase {
             Phase::Settled => {
-                tracing::info!(supplier = %self.supplier, session = %rec.header.session_id, "session settled")
+                let s = self.settlement(rec).await;
+                self.metrics
+                    .settlements
+                    .with_label_values(&[&self.supplier, s.label()])
+                    .inc();
+                match &s {
+                    Settlement::Settled {
+                        claimed_upokt,
+                        num_relays,
+                    } => {
+                        tracing::info!(supplier = %self.supplier, session = %rec.header.session_id, %claimed_upokt, num_relays, "session settled: paid")
+                    }
+                    Settlement::Expired { reason } => {
+                        tracing::error!(supplier = %self.supplier, session = %rec.header.session_id, %reason, "claim expired at settlement: unpaid")
+                    }
+                    Settlement::NoEvent => {
+                        tracing::warn!(supplier = %self.supplier, session = %rec.header.session_id, "no settlement event found for the claim")
+                    }
+                }
+                settlement = Some(s);
             }
             other => {
                 tracing::warn!(supplier = %self.supplier, session = %rec.header.session_id, phase = ?other, "session ended unpaid")
             }
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.recent.push_front(FinishedSession {
+                session_id: rec.header.session_id.clone(),
+                service_id: rec.header.service_id.clone(),
+                session_end_height: rec.header.session_end_block_height,
+                phase: rec.phase.label().to_owned(),
+                reason: match rec.phase {
+                    Phase::Failed { reason } => Some(reason.label().to_owned()),
+                    _ => None,
+                },
+                settlement,
+                finished_at_height: height,
+            });
+            s.recent.truncate(RECENT_FINISHED);
         }
         self.save(lease, rec).await?;
         self.leaves.delete(&rec.header.session_id).await?;
@@ -274,13 +538,43 @@ impl SupplierRunner {
         Ok(())
     }
 
+    /// The settlement outcome from the block results of the session's
+    /// settlement height (and the next few, in case the chain settled late).
+    async fn settlement(&self, rec: &SessionRecord) -> Settlement {
+        let Ok(w) = self.windows(rec.header.session_end_block_height).await else {
+            return Settlement::NoEvent;
+        };
+        let tip = self.cache.tip();
+        for h in w.settlement_height..=tip.min(w.settlement_height + 2) {
+            match self.rpc.block_results(h.max(1) as u64).await {
+                Ok(r) => {
+                    let s =
+                        crate::settlement::find(&r.finalize_events, &self.supplier, &rec.header);
+                    if s != Settlement::NoEvent {
+                        return s;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(supplier = %self.supplier, height = h, error = %e, "block results unavailable");
+                    break;
+                }
+            }
+        }
+        Settlement::NoEvent
+    }
+
     /// Builds the claim from the sealed leaves; `Err(reason)` when there is
     /// nothing worth claiming.
     async fn build_claim(
         &self,
         rec: &mut SessionRecord,
     ) -> Result<Result<MsgCreateClaim, FailReason>> {
+        let started = std::time::Instant::now();
         let tree = SessionTree::load(&self.leaves, &rec.header.session_id).await?;
+        self.metrics
+            .build_seconds
+            .with_label_values(&["claim"])
+            .observe(started.elapsed().as_secs_f64());
         if tree.is_empty() {
             return Ok(Err(FailReason::Empty));
         }
@@ -376,6 +670,7 @@ impl SupplierRunner {
         if reason == ProofRequirementReason::NotRequired {
             return Ok(None);
         }
+        let started = std::time::Instant::now();
         let tree = SessionTree::load(&self.leaves, &rec.header.session_id).await?;
         if tree.root().as_bytes().as_slice() != root.as_slice() {
             return Err(Error::SelfCheck(
@@ -387,6 +682,10 @@ impl SupplierRunner {
         let proof = tree
             .prove(&self.leaves, &rec.header.session_id, &path)
             .await?;
+        self.metrics
+            .build_seconds
+            .with_label_values(&["proof"])
+            .observe(started.elapsed().as_secs_f64());
         Ok(Some(MsgSubmitProof {
             supplier_operator_address: self.supplier.clone(),
             session_header: Some(rec.header.clone()),
@@ -421,6 +720,7 @@ impl SupplierRunner {
             match self.account.submit_with(sub).await {
                 Ok(s) => {
                     for (rec, _) in chunk {
+                        let before = rec.phase;
                         let mut rec = rec.clone();
                         let sent = Some(SentTx {
                             hash: s.txhash.clone(),
@@ -444,6 +744,8 @@ impl SupplierRunner {
                                 report.proofs_sent += 1;
                             }
                         }
+                        self.metrics
+                            .observe_transition(&self.supplier, before, rec.phase);
                         self.save(lease, &rec).await?;
                     }
                 }

@@ -2,11 +2,18 @@
 //! supplier's lease when it is free, runs ingest and the lifecycle while the
 //! lease is held, and stops both the moment it is lost. After a crash of the
 //! owner another replica takes over within the lease TTL plus one poll.
+//!
+//! Balance: every replica heartbeats into a sorted set; each aims to own
+//! `ceil(suppliers / live replicas)` suppliers, takes free leases only while
+//! below that share (or when a lease has stayed free for several polls, so
+//! nothing is left unowned), and hands surplus suppliers over gracefully
+//! (release, then a cool-down) when a replica joins.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use store::lease::{Held, Lease};
@@ -16,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::ingest::{Ingest, run as run_ingest};
-use crate::runner::{LifecycleConfig, SupplierRunner};
+use crate::metrics::Metrics;
+use crate::runner::{LifecycleConfig, RunnerChain, SupplierRunner, SupplierStatus};
 
 /// The miner's configuration (`config.miner.example.yaml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,19 +145,186 @@ pub struct MinerDeps {
     pub cache: Arc<cache::ChainCache>,
     /// Queries.
     pub query: chain::QueryClient,
-    /// CometBFT RPC (seed block hashes).
+    /// CometBFT RPC (seed block hashes, settlement results).
     pub rpc: chain::RpcClient,
+    /// Miner metrics.
+    pub metrics: Metrics,
 }
 
-/// Runs one supplier until `cancel`: take the lease, work while holding it,
-/// give it back on shutdown. Errors other than lease loss are logged and
-/// retried; the loop only ends on `cancel`.
-pub async fn run_supplier(deps: Arc<MinerDeps>, sup: SupplierDeps, cancel: CancellationToken) {
+impl MinerDeps {
+    /// This replica's name (configured, else `miner-<pid>`).
+    pub fn instance(&self) -> String {
+        self.config
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("miner-{}", std::process::id()))
+    }
+}
+
+/// Polls a lease must stay free before a replica at its share takes it.
+const FREE_POLLS_BEFORE_TAKING: u32 = 3;
+
+/// How many suppliers this replica owns and should own.
+#[derive(Debug)]
+pub struct Ownership {
+    total: usize,
+    held: AtomicUsize,
+    share: AtomicUsize,
+    to_release: AtomicUsize,
+}
+
+impl Ownership {
+    /// For `total` supplier keys; until the first heartbeat the share is all of them.
+    pub fn new(total: usize) -> Self {
+        Ownership {
+            total,
+            held: AtomicUsize::new(0),
+            share: AtomicUsize::new(total),
+            to_release: AtomicUsize::new(0),
+        }
+    }
+
+    /// Suppliers owned now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// Suppliers this replica aims to own.
+    pub fn share(&self) -> usize {
+        self.share.load(Ordering::SeqCst)
+    }
+
+    /// Sets the share from the number of live replicas; asks for surplus
+    /// suppliers to be handed over. Returns the share.
+    pub fn rebalance(&self, live_replicas: usize) -> usize {
+        let share = self.total.div_ceil(live_replicas.max(1));
+        self.share.store(share, Ordering::SeqCst);
+        let held = self.held();
+        self.to_release
+            .store(held.saturating_sub(share), Ordering::SeqCst);
+        share
+    }
+
+    /// Takes one hand-over request, if any.
+    fn take_release(&self) -> bool {
+        self.to_release
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// Heartbeats this replica every third of the lease TTL and keeps the
+/// ownership share current, until `cancel`; then leaves the replica set.
+pub async fn heartbeat(deps: Arc<MinerDeps>, ownership: Arc<Ownership>, cancel: CancellationToken) {
+    let keys = match store::Keys::new(&deps.config.redis.namespace) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "bad namespace");
+            return;
+        }
+    };
+    let instance = deps.instance();
+    let every = deps.config.lease_ttl / 3;
+    let mut last_share = usize::MAX;
+    loop {
+        match beat(&deps.pool, &keys, &instance, deps.config.lease_ttl).await {
+            Ok(live) => {
+                let share = ownership.rebalance(live);
+                deps.metrics.replicas.set(live as i64);
+                deps.metrics.share.set(share as i64);
+                if share != last_share {
+                    tracing::info!(%instance, live_replicas = live, share, "supplier share");
+                    last_share = share;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "miner heartbeat failed"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+    let _ = fred::prelude::SortedSetsInterface::zrem::<i64, _, _>(
+        &deps.pool,
+        keys.miner_replicas(),
+        instance.as_str(),
+    )
+    .await;
+}
+
+/// One heartbeat: records this replica, drops stale ones, counts the live.
+async fn beat(
+    pool: &fred::prelude::Pool,
+    keys: &store::Keys,
+    instance: &str,
+    ttl: Duration,
+) -> std::result::Result<usize, fred::error::Error> {
+    use fred::prelude::*;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64)
+        .unwrap_or(0.0);
+    let key = keys.miner_replicas();
+    let stale = now - 3.0 * ttl.as_millis() as f64;
+    let pipe = pool.next().pipeline();
+    let _: () = pipe
+        .zadd(key.as_str(), None, None, false, false, (now, instance))
+        .await?;
+    let _: () = pipe
+        .zremrangebyscore(key.as_str(), f64::NEG_INFINITY, stale)
+        .await?;
+    let _: () = pipe.zcard(key.as_str()).await?;
+    let _: () = pipe
+        .pexpire(key.as_str(), (ttl.as_millis() * 10) as i64, None)
+        .await?;
+    let (_, _, live, _): (i64, i64, i64, i64) = pipe.all().await?;
+    Ok(usize::try_from(live).unwrap_or(1).max(1))
+}
+
+/// Runs every supplier of this replica, its heartbeat and the global
+/// leader loop until `cancel`; returns when all of them stopped (leases
+/// released).
+pub async fn run_miner(
+    deps: Arc<MinerDeps>,
+    suppliers: Vec<SupplierDeps>,
+    cancel: CancellationToken,
+) {
+    let ownership = Arc::new(Ownership::new(suppliers.len()));
+    let tasks = tokio_util::task::TaskTracker::new();
+    tasks.spawn(heartbeat(deps.clone(), ownership.clone(), cancel.clone()));
+    tasks.spawn(crate::leader::run_leader(deps.clone(), cancel.clone()));
+    for s in suppliers {
+        tasks.spawn(run_supplier(
+            deps.clone(),
+            s,
+            ownership.clone(),
+            cancel.clone(),
+        ));
+    }
+    tasks.close();
+    tasks.wait().await;
+}
+
+/// How the ownership of a supplier ended.
+enum Ended {
+    /// Lost, failed or cancelled.
+    Stopped,
+    /// Handed over to rebalance.
+    HandedOver,
+}
+
+/// Runs one supplier until `cancel`: take the lease when it is free and
+/// this replica is below its share, work while holding it, hand it over
+/// when asked to rebalance, give it back on shutdown. Errors other than
+/// lease loss are logged and retried; the loop only ends on `cancel`.
+pub async fn run_supplier(
+    deps: Arc<MinerDeps>,
+    sup: SupplierDeps,
+    ownership: Arc<Ownership>,
+    cancel: CancellationToken,
+) {
     let cfg = &deps.config;
-    let instance = cfg
-        .instance
-        .clone()
-        .unwrap_or_else(|| format!("miner-{}", std::process::id()));
+    let instance = deps.instance();
     let keys = match store::Keys::new(&cfg.redis.namespace) {
         Ok(k) => k,
         Err(e) => {
@@ -165,37 +340,90 @@ pub async fn run_supplier(deps: Arc<MinerDeps>, sup: SupplierDeps, cancel: Cance
         &instance,
         cfg.lease_ttl,
     );
+    let events = |e: &str| {
+        deps.metrics
+            .lease_events
+            .with_label_values(&["supplier", e])
+            .inc()
+    };
+    let mut free_polls = 0u32;
+    let mut cooldown_until: Option<Instant> = None;
     while !cancel.is_cancelled() {
-        match lease.try_acquire().await {
-            Ok(Some(held)) => {
-                tracing::info!(supplier = %sup.supplier, instance = %instance, token = held.token, "took supplier lease");
-                let owned = cancel.child_token();
-                let alive = lease.clone().keep(held.clone(), owned.clone());
-                if let Err(e) =
-                    own_supplier(&deps, &sup, &keys, &instance, &held, alive, owned.clone()).await
-                    && !cancel.is_cancelled()
-                {
-                    tracing::warn!(supplier = %sup.supplier, error = %e, "supplier work stopped");
-                }
-                owned.cancel();
-                if cancel.is_cancelled() {
-                    // Hand the supplier over at once on shutdown, before the
-                    // process exits (the keeper's own release runs on a
-                    // detached task that may not get to run).
-                    match lease.release(&held).await {
-                        // `false`: the keeper released it first (or it had expired).
-                        Ok(_) => {
-                            tracing::info!(supplier = %sup.supplier, instance = %instance, "supplier lease released")
-                        }
+        let cooling = cooldown_until.is_some_and(|t| Instant::now() < t);
+        let below_share = ownership.held() < ownership.share() && !cooling;
+        let unowned_too_long = free_polls >= FREE_POLLS_BEFORE_TAKING * if cooling { 3 } else { 1 };
+        if below_share || unowned_too_long {
+            match lease.try_acquire().await {
+                Ok(Some(held)) => {
+                    free_polls = 0;
+                    ownership.held.fetch_add(1, Ordering::SeqCst);
+                    deps.metrics.leases_held.inc();
+                    events("acquired");
+                    tracing::info!(supplier = %sup.supplier, instance = %instance, token = held.token, "took supplier lease");
+                    let owned = cancel.child_token();
+                    let alive = lease.clone().keep(held.clone(), owned.clone());
+                    let ended = match own_supplier(
+                        &deps,
+                        &sup,
+                        &keys,
+                        &instance,
+                        &held,
+                        &ownership,
+                        alive,
+                        owned.clone(),
+                    )
+                    .await
+                    {
+                        Ok(e) => e,
                         Err(e) => {
-                            tracing::warn!(supplier = %sup.supplier, error = %e, "lease release failed; it expires with its TTL")
+                            if !cancel.is_cancelled() {
+                                tracing::warn!(supplier = %sup.supplier, error = %e, "supplier work stopped");
+                                if matches!(e, Error::Store(store::Error::LeaseLost { .. })) {
+                                    events("lost");
+                                }
+                            }
+                            Ended::Stopped
                         }
+                    };
+                    owned.cancel();
+                    ownership.held.fetch_sub(1, Ordering::SeqCst);
+                    deps.metrics.leases_held.dec();
+                    let handed_over = matches!(ended, Ended::HandedOver);
+                    if cancel.is_cancelled() || handed_over {
+                        // Hand the supplier over at once (the keeper's own
+                        // release runs on a detached task that may not get
+                        // to run before the process exits).
+                        match lease.release(&held).await {
+                            // `false`: the keeper released it first (or it had expired).
+                            Ok(_) => {
+                                events(if handed_over {
+                                    "handed_over"
+                                } else {
+                                    "released"
+                                });
+                                tracing::info!(supplier = %sup.supplier, instance = %instance, handed_over, "supplier lease released")
+                            }
+                            Err(e) => {
+                                tracing::warn!(supplier = %sup.supplier, error = %e, "lease release failed; it expires with its TTL")
+                            }
+                        }
+                        if cancel.is_cancelled() {
+                            return;
+                        }
+                        cooldown_until = Some(Instant::now() + cfg.lease_ttl * 3);
                     }
-                    return;
+                }
+                Ok(None) => free_polls = 0,
+                Err(e) => {
+                    tracing::warn!(supplier = %sup.supplier, error = %e, "lease acquire failed")
                 }
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(supplier = %sup.supplier, error = %e, "lease acquire failed"),
+        } else {
+            match lease.holder().await {
+                Ok(None) => free_polls += 1,
+                Ok(Some(_)) => free_polls = 0,
+                Err(e) => tracing::warn!(supplier = %sup.supplier, error = %e, "lease read failed"),
+            }
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -204,15 +432,17 @@ pub async fn run_supplier(deps: Arc<MinerDeps>, sup: SupplierDeps, cancel: Cance
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn own_supplier(
     deps: &Arc<MinerDeps>,
     sup: &SupplierDeps,
     keys: &store::Keys,
     instance: &str,
     held: &Held,
+    ownership: &Ownership,
     mut alive: tokio::sync::watch::Receiver<bool>,
     owned: CancellationToken,
-) -> Result<()> {
+) -> Result<Ended> {
     let cfg = &deps.config;
     let leaves = LeafStore::new(
         deps.pool.clone(),
@@ -237,19 +467,30 @@ async fn own_supplier(
     let ingest = Ingest::new(consumer, leaves.clone(), &sup.supplier);
     let runner = SupplierRunner::new(
         &sup.supplier,
-        leaves,
-        deps.cache.clone(),
-        deps.query.clone(),
-        deps.rpc.clone(),
-        sup.account.clone(),
+        leaves.clone(),
+        RunnerChain {
+            cache: deps.cache.clone(),
+            query: deps.query.clone(),
+            rpc: deps.rpc.clone(),
+            account: sup.account.clone(),
+        },
         LifecycleConfig {
             skip_claims_below_upokt: cfg.skip_claims_below_upokt,
             max_messages_per_tx: cfg.max_messages_per_tx,
         },
+        deps.metrics.clone(),
     );
+    match leaves.read_status().await {
+        Ok(Some(json)) => match serde_json::from_str::<SupplierStatus>(&json) {
+            Ok(previous) => runner.continue_status(&previous),
+            Err(e) => tracing::debug!(error = %e, "previous status unreadable"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::debug!(error = %e, "previous status not read"),
+    }
     let ingest_task = async {
         // Reclaim every ~10 rounds: at most a few seconds after a takeover.
-        run_ingest(&ingest, held, &owned, 10, |_| {}).await
+        run_ingest(&ingest, held, &owned, 10, |s| runner.record_ingest(s)).await
     };
     let lifecycle_task = async {
         let mut blocks = deps.cache.feed().watch();
@@ -287,10 +528,20 @@ async fn own_supplier(
             key: held.key.clone(),
         }))
     };
+    let hand_over = async {
+        loop {
+            tokio::time::sleep(cfg.lease_poll).await;
+            if ownership.take_release() {
+                tracing::info!(supplier = %sup.supplier, "handing the supplier over to balance replicas");
+                return;
+            }
+        }
+    };
     tokio::select! {
-        r = ingest_task => r.map(|_| ()),
-        r = lifecycle_task => r,
-        r = lost => r,
-        _ = owned.cancelled() => Ok(()),
+        r = ingest_task => r.map(|_| Ended::Stopped),
+        r = lifecycle_task => r.map(|_| Ended::Stopped),
+        r = lost => r.map(|_| Ended::Stopped),
+        _ = hand_over => Ok(Ended::HandedOver),
+        _ = owned.cancelled() => Ok(Ended::Stopped),
     }
 }

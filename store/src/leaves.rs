@@ -329,6 +329,31 @@ impl LeafStore {
         Ok(())
     }
 
+    /// Writes the supplier's JSON status (not fenced: a status only
+    /// describes, and the next owner rewrites it within a block).
+    pub async fn write_status(&self, json: &str, ttl: Duration) -> Result<()> {
+        let key = self.keys.miner_status(&self.supplier);
+        self.pool
+            .set::<(), _, _>(
+                key.as_str(),
+                json,
+                Some(Expiration::PX(ttl.as_millis().max(1) as i64)),
+                None,
+                false,
+            )
+            .await
+            .map_err(|e| Error::redis(format!("SET {key}"), e))
+    }
+
+    /// The supplier's JSON status, if one was written and has not expired.
+    pub async fn read_status(&self) -> Result<Option<String>> {
+        let key = self.keys.miner_status(&self.supplier);
+        self.pool
+            .get::<Option<String>, _>(key.as_str())
+            .await
+            .map_err(|e| Error::redis(format!("GET {key}"), e))
+    }
+
     /// Sets fields of a session's state hash (fenced by `lease`).
     pub async fn set_state(
         &self,

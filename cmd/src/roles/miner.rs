@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use miner::supervisor::{MinerConfig, MinerDeps, SupplierDeps, run_supplier};
+use miner::supervisor::{MinerConfig, MinerDeps, SupplierDeps, run_miner};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -52,7 +52,7 @@ pub async fn start(
         .context("operations listener address")?;
     let ops_server = tokio::spawn(ops::serve(
         listener,
-        ops::ops_router(ready.clone(), registry),
+        ops::ops_router(ready.clone(), registry.clone()),
         background.clone(),
     ));
     link.wait_for_tip(TIP_WAIT, &stop).await?;
@@ -79,11 +79,10 @@ pub async fn start(
         cache: link.cache.clone(),
         query: link.query.clone(),
         rpc: link.rpc.clone(),
+        metrics: miner::metrics::Metrics::new(&registry).context("registering miner metrics")?,
     });
     let loops = TaskTracker::new();
-    for s in suppliers {
-        loops.spawn(run_supplier(deps.clone(), s, stop.clone()));
-    }
+    loops.spawn(run_miner(deps, suppliers, stop.clone()));
     loops.close();
     ready.set(true);
     tracing::info!(%ops_addr, suppliers = ?names, "miner running");
