@@ -9,7 +9,7 @@
 //! processes through a short Redis lock whose losers poll L2 (`flight.rs`).
 //! The chain height comes from the block feed.
 //!
-//! - `blocks`: the block feed through Redis: the leader publishes every
+//! - [`blocks`]: the block feed through Redis: the leader publishes every
 //!   block, everyone else follows (catching up by height from the latest-block
 //!   key, falling back to the node when Redis goes stale).
 //! - Known ids (`known.rs`): applications and suppliers loaded from the chain
@@ -20,6 +20,7 @@
 //! Invariant: a failed chain query is never cached; `NotFound` is reported
 //! as such so callers can tell an invalid relay from an unavailable chain.
 
+pub mod blocks;
 mod flight;
 mod known;
 mod metrics;
