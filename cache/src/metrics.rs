@@ -230,4 +230,30 @@ mod tests {
         assert!(names.contains(&"cache_hits_total".to_owned()), "{names:?}");
         let _ = Metrics::detached();
     }
+
+    #[test]
+    fn every_metric_is_documented() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md"))
+                .unwrap();
+        let r = Registry::new();
+        let m = Metrics::new(&r).unwrap();
+        // Vectors are gathered once they have a child.
+        m.entity("application");
+        m.invalidated("application", true);
+        m.l2_error("get");
+        m.refresh_entries
+            .with_label_values(&["application", "changed"]);
+        m.warmup_entries.with_label_values(&["warmed"]);
+        m.block_feed_switches.with_label_values(&["node"]);
+        let families = r.gather();
+        assert_eq!(families.len(), 13, "every metric gathered");
+        for f in families {
+            assert!(
+                doc.contains(&format!("| `{}` |", f.name())),
+                "{} is not in docs/metrics.md",
+                f.name()
+            );
+        }
+    }
 }
