@@ -428,3 +428,55 @@ impl RelayerConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runnable() -> RelayerConfig {
+        let mut cfg = RelayerConfig {
+            keys_file: Some("keys.yaml".into()),
+            ..Default::default()
+        };
+        let backend = BackendConfig {
+            urls: vec!["http://127.0.0.1:8545".into()],
+            ..Default::default()
+        };
+        cfg.services.insert(
+            "anvil".into(),
+            ServiceConfig {
+                backends: [(RpcKind::Jsonrpc, backend)].into(),
+                ..Default::default()
+            },
+        );
+        cfg
+    }
+
+    #[test]
+    fn block_source_and_warm_up_are_checked() {
+        let cfg = runnable();
+        assert!(cfg.validate().is_ok(), "{:?}", cfg.validate());
+        assert_eq!(cfg.chain_feed.source, ChainFeedSource::Redis);
+        assert!(cfg.cache_warmup.enabled);
+
+        let mut bad = runnable();
+        bad.chain_feed.stale_after = Duration::ZERO;
+        bad.cache_warmup.concurrency = 0;
+        bad.cache_warmup.known_applications = vec!["pokt1nope".into()];
+        let errors = bad.validate().unwrap_err();
+        for expected in ["chain_feed", "concurrency", "pokt1nope"] {
+            assert!(
+                errors.iter().any(|e| e.contains(expected)),
+                "{expected}: {errors:?}"
+            );
+        }
+
+        let yaml =
+            "chain_feed: { source: node }\ncache_warmup: { enabled: false, concurrency: 0 }\n";
+        let parsed = RelayerConfig::from_yaml(yaml).unwrap();
+        assert_eq!(parsed.chain_feed.source, ChainFeedSource::Node);
+        assert_eq!(parsed.chain_feed.stale_after, Duration::from_secs(10));
+        assert!(!parsed.cache_warmup.enabled);
+        assert!(RelayerConfig::from_yaml("chain_feed: { source: websocket }").is_err());
+    }
+}
