@@ -4,15 +4,30 @@
 //! Values fixed at a height (params, sessions, difficulty and compute units
 //! at a past height, account public keys) are kept long; live ones
 //! (applications and their rings, suppliers) briefly, and are dropped at once
-//! by an invalidation published on Redis. Concurrent misses for one key in a
-//! process cause one load. The chain height comes from the block feed.
+//! by an invalidation published on Redis. Concurrent misses for one key cause
+//! one chain query: in a process through [`Tier::get_or_load`], across
+//! processes through a short Redis lock whose losers poll L2 (`flight.rs`).
+//! The chain height comes from the block feed.
+//!
+//! - [`blocks`]: the block feed through Redis: the leader publishes every
+//!   block, everyone else follows (catching up by height from the latest-block
+//!   key, falling back to the node when Redis goes stale).
+//! - Known ids (`known.rs`): applications and suppliers loaded from the chain
+//!   are remembered in Redis sets for [`ChainCache::warm_up`] at start and the
+//!   leader's [`ChainCache::refresh_known`].
+//! - [`Metrics`]: hits per level, chain loads, invalidations, waits.
 //!
 //! Invariant: a failed chain query is never cached; `NotFound` is reported
 //! as such so callers can tell an invalid relay from an unavailable chain.
 
+pub mod blocks;
+mod flight;
+mod known;
+mod metrics;
 mod tier;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use fred::prelude::*;
@@ -21,6 +36,9 @@ use protocol::pb::pocket::application::Application;
 use protocol::pb::pocket::session::Session;
 use protocol::pb::pocket::shared::{Params as SharedParams, Supplier};
 
+pub use known::{RefreshCounts, RefreshReport, WarmUpReport};
+use metrics::EntityMetrics;
+pub use metrics::Metrics;
 pub use tier::Tier;
 
 /// Why a value could not be provided.
@@ -68,6 +86,11 @@ pub struct ChainCache {
     feed: chain::BlockFeed,
     redis: Option<(Pool, store::Keys)>,
     ttls: Ttls,
+    metrics: Metrics,
+    m: PerEntity,
+    /// Identifies this cache's single-flight locks in Redis.
+    lock_owner: String,
+    lock_seq: AtomicU64,
     params: Tier<i64, Arc<SharedParams>>,
     sessions: Tier<(String, String, i64), Arc<Session>>,
     apps: Tier<String, Arc<Application>>,
@@ -79,37 +102,104 @@ pub struct ChainCache {
     suppliers_per_session: Tier<i64, u64>,
 }
 
-/// Entity names used in L2 keys and invalidation channels.
+/// The metric children of every entity.
+struct PerEntity {
+    params: EntityMetrics,
+    session: EntityMetrics,
+    application: EntityMetrics,
+    pubkey: EntityMetrics,
+    ring: EntityMetrics,
+    supplier: EntityMetrics,
+    cupr: EntityMetrics,
+    difficulty: EntityMetrics,
+    session_params: EntityMetrics,
+}
+
+/// Entity names: L2 keys, invalidation channels, known sets and metric labels.
 pub mod entity {
     /// Applications (and the rings derived from them).
     pub const APPLICATION: &str = "application";
     /// Suppliers.
     pub const SUPPLIER: &str = "supplier";
+    /// Shared params at a height.
+    pub const SHARED_PARAMS: &str = "shared_params";
+    /// Sessions by (application, service, height).
+    pub const SESSION: &str = "session";
+    /// Account public keys.
+    pub const PUBKEY: &str = "pubkey";
+    /// Rings (L1 only: built from the application and public keys).
+    pub const RING: &str = "ring";
+    /// Compute units per relay of a service at a height.
+    pub const CUPR: &str = "cupr";
+    /// Relay mining difficulty of a service at a height.
+    pub const DIFFICULTY: &str = "difficulty";
+    /// `num_suppliers_per_session` at a height (L1 only).
+    pub const SESSION_PARAMS: &str = "session_params";
+    /// Every entity name (the closed set of the `entity` metric label).
+    pub const ALL: [&str; 9] = [
+        APPLICATION,
+        SUPPLIER,
+        SHARED_PARAMS,
+        SESSION,
+        PUBKEY,
+        RING,
+        CUPR,
+        DIFFICULTY,
+        SESSION_PARAMS,
+    ];
+    /// Entities that can be invalidated (live values).
+    pub const INVALIDATED: [&str; 2] = [APPLICATION, SUPPLIER];
 }
 
 impl ChainCache {
     /// A cache over `query` with the chain tip from `feed`, and L2 in Redis
-    /// when `redis` is given.
+    /// when `redis` is given; metrics registered nowhere.
     pub fn new(
         query: chain::QueryClient,
         feed: chain::BlockFeed,
         redis: Option<(Pool, store::Keys)>,
         ttls: Ttls,
     ) -> Arc<Self> {
+        ChainCache::with_metrics(query, feed, redis, ttls, Metrics::detached())
+    }
+
+    /// [`ChainCache::new`] reporting on `metrics`.
+    pub fn with_metrics(
+        query: chain::QueryClient,
+        feed: chain::BlockFeed,
+        redis: Option<(Pool, store::Keys)>,
+        ttls: Ttls,
+        metrics: Metrics,
+    ) -> Arc<Self> {
+        let m = PerEntity {
+            params: metrics.entity(entity::SHARED_PARAMS),
+            session: metrics.entity(entity::SESSION),
+            application: metrics.entity(entity::APPLICATION),
+            pubkey: metrics.entity(entity::PUBKEY),
+            ring: metrics.entity(entity::RING),
+            supplier: metrics.entity(entity::SUPPLIER),
+            cupr: metrics.entity(entity::CUPR),
+            difficulty: metrics.entity(entity::DIFFICULTY),
+            session_params: metrics.entity(entity::SESSION_PARAMS),
+        };
         Arc::new(ChainCache {
             query,
             feed,
             redis,
             ttls,
-            params: Tier::default(),
-            sessions: Tier::default(),
-            apps: Tier::default(),
-            pubkeys: Tier::default(),
-            rings: Tier::default(),
-            suppliers: Tier::default(),
-            cupr: Tier::default(),
-            difficulty: Tier::default(),
-            suppliers_per_session: Tier::default(),
+            lock_owner: format!("{:016x}", rand::random::<u64>()),
+            lock_seq: AtomicU64::new(0),
+            params: Tier::counted(m.params.l1_hits.clone()),
+            sessions: Tier::counted(m.session.l1_hits.clone()),
+            apps: Tier::counted(m.application.l1_hits.clone()),
+            pubkeys: Tier::counted(m.pubkey.l1_hits.clone()),
+            rings: Tier::counted(m.ring.l1_hits.clone()),
+            suppliers: Tier::counted(m.supplier.l1_hits.clone()),
+            cupr: Tier::counted(m.cupr.l1_hits.clone()),
+            difficulty: Tier::counted(m.difficulty.l1_hits.clone()),
+            suppliers_per_session: Tier::counted(m.session_params.l1_hits.clone()),
+            metrics,
+            m,
         })
     }
 
@@ -123,6 +213,11 @@ impl ChainCache {
         &self.feed
     }
 
+    /// The metrics this cache reports on.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     fn ttl_at(&self, height: i64) -> Duration {
         if height <= self.tip() {
             self.ttls.immutable
@@ -131,60 +226,14 @@ impl ChainCache {
         }
     }
 
-    async fn l2_get(&self, entity: &str, id: &str) -> Option<Vec<u8>> {
-        let (pool, keys) = self.redis.as_ref()?;
-        let key = keys.cache_entry(entity, id);
-        match pool.get::<fred::types::Value, _>(key.as_str()).await {
-            Ok(v) => v.as_bytes().map(<[u8]>::to_vec),
-            Err(e) => {
-                tracing::debug!(error = %e, "cache L2 read failed");
-                None
-            }
-        }
-    }
-
-    async fn l2_put(&self, entity: &str, id: &str, bytes: Vec<u8>, ttl: Duration) {
-        if let Some((pool, keys)) = &self.redis {
-            let key = keys.cache_entry(entity, id);
-            let px = Some(Expiration::PX(ttl.as_millis().max(1) as i64));
-            if let Err(e) = pool
-                .set::<(), _, _>(key.as_str(), bytes, px, None, false)
-                .await
-            {
-                tracing::debug!(error = %e, "cache L2 write failed");
-            }
-        }
-    }
-
-    /// Loads through L2 then L3, storing in L2 on an L3 load.
-    async fn through<V, F, Fut>(
-        &self,
-        entity: &str,
-        id: String,
-        ttl: Duration,
-        decode: impl Fn(&[u8]) -> Option<V>,
-        encode: impl Fn(&V) -> Vec<u8>,
-        load: F,
-    ) -> Result<(V, Duration), CacheError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<V, CacheError>>,
-    {
-        if let Some(v) = self.l2_get(entity, &id).await.and_then(|b| decode(&b)) {
-            return Ok((v, ttl));
-        }
-        let v = load().await?;
-        self.l2_put(entity, &id, encode(&v), ttl).await;
-        Ok((v, ttl))
-    }
-
     /// Shared params in force at `height`.
     pub async fn shared_params_at(&self, height: i64) -> Result<Arc<SharedParams>, CacheError> {
         let ttl = self.ttl_at(height);
         self.params
             .get_or_load(&height, || {
                 self.through(
-                    "shared_params",
+                    entity::SHARED_PARAMS,
+                    &self.m.params,
                     height.to_string(),
                     ttl,
                     |b| SharedParams::decode(b).ok().map(Arc::new),
@@ -207,7 +256,8 @@ impl ChainCache {
         self.sessions
             .get_or_load(&key, || {
                 self.through(
-                    "session",
+                    entity::SESSION,
+                    &self.m.session,
                     format!("{app}:{service}:{height}"),
                     ttl,
                     |b| Session::decode(b).ok().map(Arc::new),
@@ -225,6 +275,7 @@ impl ChainCache {
             .get_or_load(&app.to_owned(), || {
                 self.through(
                     entity::APPLICATION,
+                    &self.m.application,
                     app.to_owned(),
                     ttl,
                     |b| Application::decode(b).ok().map(Arc::new),
@@ -244,7 +295,8 @@ impl ChainCache {
         self.pubkeys
             .get_or_load(&address.to_owned(), || {
                 self.through(
-                    "pubkey",
+                    entity::PUBKEY,
+                    &self.m.pubkey,
                     address.to_owned(),
                     ttl,
                     |b| b.try_into().ok(),
@@ -282,12 +334,17 @@ impl ChainCache {
         let ttl = self.ttls.live;
         let key = (app.to_owned(), session_end);
         self.rings
-            .get_or_load(&key, || async {
-                let application = self.application(app).await?;
-                let addresses = protocol::ring::ring_addresses(&application, session_end);
-                let keys =
-                    futures::future::try_join_all(addresses.iter().map(|a| self.pubkey(a))).await?;
-                Ok((Arc::new(keys), ttl))
+            .get_or_load(&key, || {
+                // A rebuild: its own chain queries count under application
+                // and pubkey.
+                self.timed_load(&self.m.ring, async {
+                    let application = self.application(app).await?;
+                    let addresses = protocol::ring::ring_addresses(&application, session_end);
+                    let keys =
+                        futures::future::try_join_all(addresses.iter().map(|a| self.pubkey(a)))
+                            .await?;
+                    Ok((Arc::new(keys), ttl))
+                })
             })
             .await
     }
@@ -299,6 +356,7 @@ impl ChainCache {
             .get_or_load(&operator.to_owned(), || {
                 self.through(
                     entity::SUPPLIER,
+                    &self.m.supplier,
                     operator.to_owned(),
                     ttl,
                     |b| Supplier::decode(b).ok().map(Arc::new),
@@ -319,7 +377,8 @@ impl ChainCache {
         self.cupr
             .get_or_load(&(service.to_owned(), height), || {
                 self.through(
-                    "cupr",
+                    entity::CUPR,
+                    &self.m.cupr,
                     format!("{service}:{height}"),
                     ttl,
                     |b| std::str::from_utf8(b).ok()?.parse().ok(),
@@ -345,7 +404,8 @@ impl ChainCache {
         self.difficulty
             .get_or_load(&(service.to_owned(), height), || {
                 self.through(
-                    "difficulty",
+                    entity::DIFFICULTY,
+                    &self.m.difficulty,
                     format!("{service}:{height}"),
                     ttl,
                     |b| b.try_into().ok(),
@@ -368,9 +428,11 @@ impl ChainCache {
         let ttl = self.ttl_at(height);
         let h = height.min(self.tip()).max(1);
         self.suppliers_per_session
-            .get_or_load(&h, || async {
-                let q = self.query.at_height(h as u64);
-                Ok((q.session_params().await?.num_suppliers_per_session, ttl))
+            .get_or_load(&h, || {
+                self.timed_load(&self.m.session_params, async {
+                    let q = self.query.at_height(h as u64);
+                    Ok((q.session_params().await?.num_suppliers_per_session, ttl))
+                })
             })
             .await
     }
@@ -393,15 +455,33 @@ impl ChainCache {
         }
     }
 
-    /// Publishes an invalidation to every process (and applies it here).
+    /// Deletes the L2 entry and publishes an invalidation to every process
+    /// (and applies it here). An empty id clears the entity in every L1 (L2
+    /// entries then expire on their own).
     pub async fn invalidate(&self, entity_name: &str, id: &str) -> Result<(), CacheError> {
+        if let Some((pool, keys)) = &self.redis
+            && !id.is_empty()
+            && let Err(e) = pool.del::<i64, _>(keys.cache_entry(entity_name, id)).await
+        {
+            self.metrics.l2_error("del");
+            tracing::debug!(error = %e, "cache L2 delete failed");
+        }
+        self.publish_invalidation(entity_name, id).await
+    }
+
+    /// Applies an invalidation here and publishes it to every other process,
+    /// leaving L2 as it is (the caller wrote the fresh value there first).
+    async fn publish_invalidation(&self, entity_name: &str, id: &str) -> Result<(), CacheError> {
         self.invalidate_local(entity_name, id);
+        self.metrics.invalidated(entity_name, false);
         if let Some((pool, keys)) = &self.redis {
-            let _ = pool.del::<i64, _>(keys.cache_entry(entity_name, id)).await;
             pool.next()
                 .publish::<i64, _, _>(keys.cache_invalidation_channel(entity_name), id)
                 .await
-                .map_err(|e| CacheError::Unavailable(e.to_string()))?;
+                .map_err(|e| {
+                    self.metrics.l2_error("publish");
+                    CacheError::Unavailable(format!("publishing a cache invalidation: {e}"))
+                })?;
         }
         Ok(())
     }
@@ -416,7 +496,7 @@ impl ChainCache {
         keys: store::Keys,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<tokio::task::JoinHandle<()>, CacheError> {
-        let channels: Vec<String> = [entity::APPLICATION, entity::SUPPLIER]
+        let channels: Vec<String> = entity::INVALIDATED
             .iter()
             .map(|e| keys.cache_invalidation_channel(e))
             .collect();
@@ -435,15 +515,17 @@ impl ChainCache {
                         Ok(m) => {
                             let channel = m.channel.to_string();
                             let id = m.value.as_string().unwrap_or_default();
-                            for e in [entity::APPLICATION, entity::SUPPLIER] {
+                            for e in entity::INVALIDATED {
                                 if channel == keys.cache_invalidation_channel(e) {
                                     this.invalidate_local(e, &id);
+                                    this.metrics.invalidated(e, true);
                                 }
                             }
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                            this.invalidate_local(entity::APPLICATION, "");
-                            this.invalidate_local(entity::SUPPLIER, "");
+                            for e in entity::INVALIDATED {
+                                this.invalidate_local(e, "");
+                            }
                         }
                         Err(_) => return,
                     }

@@ -20,6 +20,7 @@ struct Entry<V> {
 pub struct Tier<K, V> {
     l1: papaya::HashMap<K, Entry<V>>,
     inflight: Mutex<std::collections::HashMap<K, Arc<OnceCell<V>>>>,
+    hits: Option<prometheus::IntCounter>,
 }
 
 impl<K, V> Default for Tier<K, V>
@@ -31,6 +32,7 @@ where
         Tier {
             l1: papaya::HashMap::new(),
             inflight: Mutex::new(std::collections::HashMap::new()),
+            hits: None,
         }
     }
 }
@@ -40,7 +42,15 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// The L1 value if present and fresh. Lock-free.
+    /// A tier whose [`Tier::get_or_load`] counts its L1 hits on `hits`.
+    pub fn counted(hits: prometheus::IntCounter) -> Self {
+        Tier {
+            hits: Some(hits),
+            ..Tier::default()
+        }
+    }
+
+    /// The L1 value if present and fresh. Lock-free; not counted.
     pub fn get(&self, key: &K) -> Option<V> {
         let guard = self.l1.guard();
         let e = self.l1.get(key, &guard)?;
@@ -86,6 +96,9 @@ where
         Fut: Future<Output = Result<(V, Duration), E>>,
     {
         if let Some(v) = self.get(key) {
+            if let Some(hits) = &self.hits {
+                hits.inc();
+            }
             return Ok(v);
         }
         let cell = self

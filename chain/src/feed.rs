@@ -8,6 +8,12 @@
 //! websocket is down (or silent for `stall_timeout`) the tip is learned by
 //! polling `status`. The last delivered block is also published on a watch
 //! channel for consumers that only need "the latest".
+//!
+//! A feed can also be driven from outside ([`BlockFeed::external`]): a
+//! process that learns blocks elsewhere (the relayers follow the blocks the
+//! leader publishes on Redis) hands them to an [`ExternalFeed`], which only
+//! ever moves the latest block and the tip forward. Such a feed has no ordered
+//! channel: its consumers only need the latest block.
 
 use std::time::Duration;
 
@@ -19,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{BlockEvent, BlockFeedConfig};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::retry;
 use crate::rpc::{Block, RpcClient, age_seconds, event_height};
 
@@ -38,6 +45,16 @@ pub struct BlockFeed {
     latest: watch::Receiver<Option<Block>>,
     tip: watch::Receiver<u64>,
     websocket_up: watch::Receiver<bool>,
+}
+
+/// The driving side of a [`BlockFeed::external`] feed. Dropping it ends the
+/// feed (waiters get [`Error::Cancelled`]).
+#[derive(Debug)]
+pub struct ExternalFeed {
+    latest: watch::Sender<Option<Block>>,
+    tip: watch::Sender<u64>,
+    websocket_up: watch::Sender<bool>,
+    metrics: Option<Metrics>,
 }
 
 /// The task that runs the feed; spawn [`BlockFeedTask::run`] on the caller's
@@ -104,6 +121,37 @@ impl BlockFeed {
         (feed, blocks, handle)
     }
 
+    /// A feed driven by the caller through the returned [`ExternalFeed`]
+    /// (no task, no ordered channel). `websocket_up` stays false.
+    #[must_use]
+    pub fn external() -> (BlockFeed, ExternalFeed) {
+        let (latest_tx, latest_rx) = watch::channel(None);
+        let (tip_tx, tip_rx) = watch::channel(0);
+        let (up_tx, up_rx) = watch::channel(false);
+        let feed = BlockFeed {
+            latest: latest_rx,
+            tip: tip_rx,
+            websocket_up: up_rx,
+        };
+        let driver = ExternalFeed {
+            latest: latest_tx,
+            tip: tip_tx,
+            websocket_up: up_tx,
+            metrics: None,
+        };
+        (feed, driver)
+    }
+
+    /// [`BlockFeed::external`] whose deliveries set the same
+    /// `chain_block_feed_*` gauges (height, tip, lag) a node feed over `rpc`
+    /// would.
+    #[must_use]
+    pub fn external_for(rpc: &RpcClient) -> (BlockFeed, ExternalFeed) {
+        let (feed, mut driver) = BlockFeed::external();
+        driver.metrics = Some(rpc.metrics().clone());
+        (feed, driver)
+    }
+
     /// The last block delivered, if any.
     #[must_use]
     pub fn latest(&self) -> Option<Block> {
@@ -159,6 +207,70 @@ impl BlockFeed {
         tokio::time::timeout(timeout, fut)
             .await
             .map_err(|_| Error::NoChainTip { waited: timeout })?
+    }
+}
+
+impl ExternalFeed {
+    /// Makes `block` the latest block if it is higher than the latest one
+    /// (and raises the tip to it); a block at or below the latest height is
+    /// ignored. Returns whether the feed moved.
+    pub fn deliver(&self, block: Block) -> bool {
+        let height = block.height;
+        let moved = self.latest.send_if_modified(|latest| {
+            if latest.as_ref().is_none_or(|l| height > l.height) {
+                *latest = Some(block);
+                true
+            } else {
+                false
+            }
+        });
+        if moved {
+            raise_tip(&self.tip, height);
+            if let Some(m) = &self.metrics {
+                let tip = *self.tip.borrow();
+                m.feed_height.set(to_i64(height));
+                m.feed_tip_height.set(to_i64(tip));
+                m.feed_lag_blocks.set(to_i64(tip.saturating_sub(height)));
+                if let Some(b) = self.latest.borrow().as_ref() {
+                    m.feed_lag_seconds.set(age_seconds(&b.time));
+                }
+            }
+        }
+        moved
+    }
+
+    /// Raises the known chain tip (a height seen but not delivered yet).
+    /// Returns whether it moved.
+    pub fn raise_tip(&self, height: u64) -> bool {
+        let moved = raise_tip(&self.tip, height);
+        if moved && let Some(m) = &self.metrics {
+            m.feed_tip_height.set(to_i64(height));
+        }
+        moved
+    }
+
+    /// The latest delivered height (0 before the first block).
+    #[must_use]
+    pub fn latest_height(&self) -> u64 {
+        self.latest.borrow().as_ref().map_or(0, |b| b.height)
+    }
+
+    /// The latest delivered block.
+    #[must_use]
+    pub fn latest(&self) -> Option<Block> {
+        self.latest.borrow().clone()
+    }
+
+    /// Whether every [`BlockFeed`] view was dropped.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.latest.is_closed()
+    }
+
+    /// Sets what [`BlockFeed::websocket_up`] reports (a driver with a live
+    /// subscription of its own may say so).
+    pub fn set_websocket_up(&self, up: bool) {
+        self.websocket_up.send_replace(up);
     }
 }
 
@@ -420,5 +532,38 @@ mod tests {
         assert!(!raise_tip(&tx, 5));
         assert!(raise_tip(&tx, 6));
         assert_eq!(*rx.borrow(), 6);
+    }
+
+    fn block(height: u64) -> Block {
+        Block {
+            height,
+            hash: [u8::try_from(height % 256).unwrap_or(0); 32],
+            time: prost_types::Timestamp::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn external_feed_only_moves_forward() {
+        let (feed, driver) = BlockFeed::external();
+        assert!(feed.latest().is_none());
+        assert!(driver.deliver(block(5)));
+        assert!(!driver.deliver(block(3)), "older height ignored");
+        assert!(!driver.deliver(block(5)), "same height ignored");
+        assert_eq!(feed.latest().map(|b| b.height), Some(5));
+        assert!(driver.raise_tip(9));
+        assert_eq!(feed.tip_height(), 9);
+        assert!(driver.deliver(block(7)));
+        assert_eq!(feed.tip_height(), 9, "the tip does not go down");
+        assert_eq!(driver.latest_height(), 7);
+        let b = feed
+            .wait_for_height(7, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(b.hash, [7; 32]);
+        drop(driver);
+        assert!(matches!(
+            feed.wait_for_height(8, Duration::from_secs(1)).await,
+            Err(Error::Cancelled)
+        ));
     }
 }

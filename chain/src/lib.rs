@@ -44,7 +44,7 @@ pub use config::{
 pub use error::{
     AtHeight, Error, Result, RpcErrorKind, is_transient_grpc_code, is_transient_rpc_kind,
 };
-pub use feed::{BlockFeed, BlockFeedTask, StartAt};
+pub use feed::{BlockFeed, BlockFeedTask, ExternalFeed, StartAt};
 pub use inclusion::ProofStatus;
 pub use keys::{OperatorKey, load_keys_file};
 pub use metrics::Metrics;

@@ -87,6 +87,10 @@ pub struct RelayerConfig {
     pub publish: PublishConfig,
     /// Simulated relays (probes with a pinned ring; never metered or published).
     pub simulation: SimulationConfig,
+    /// Where new blocks are learned (the leader's Redis feed or the node).
+    pub chain_feed: ChainFeedConfig,
+    /// Cache warm-up at start.
+    pub cache_warmup: CacheWarmupConfig,
     /// How long in-flight relays may take to finish on shutdown.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
@@ -155,6 +159,49 @@ pub struct SimulationConfig {
     pub identities: Vec<SimulationIdentity>,
 }
 
+/// Where the relayer learns new blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainFeedSource {
+    /// The blocks the miner leader publishes on Redis; the node (`status`
+    /// polls) while Redis is stale or before the leader publishes.
+    Redis,
+    /// The node itself (websocket subscription, `status` polls when it is down).
+    Node,
+}
+
+/// Where the relayer learns new blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainFeedConfig {
+    /// `redis` (default) or `node`.
+    pub source: ChainFeedSource,
+    /// With `redis`: how often the latest published block is read (catching
+    /// up on missed messages) and the node polled while following it.
+    #[serde(with = "humantime_serde")]
+    pub latest_poll_interval: Duration,
+    /// With `redis`: Redis silence after which the node is asked whether it
+    /// is ahead (if it is, the relayer follows the node until Redis catches up).
+    #[serde(with = "humantime_serde")]
+    pub stale_after: Duration,
+}
+
+/// Cache warm-up at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheWarmupConfig {
+    /// Whether applications are preloaded before the relayer turns ready.
+    pub enabled: bool,
+    /// Applications always preloaded, besides those any relayer served
+    /// recently (remembered in Redis).
+    pub known_applications: Vec<String>,
+    /// Applications loaded at once.
+    pub concurrency: usize,
+    /// Upper bound of the warm-up: the relayer turns ready after it either way.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
 /// One party allowed to send simulated relays, with its pinned ring.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -193,7 +240,30 @@ impl Default for RelayerConfig {
             meter: MeterConfig::default(),
             publish: PublishConfig::default(),
             simulation: SimulationConfig::default(),
+            chain_feed: ChainFeedConfig::default(),
+            cache_warmup: CacheWarmupConfig::default(),
             drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for ChainFeedConfig {
+    fn default() -> Self {
+        ChainFeedConfig {
+            source: ChainFeedSource::Redis,
+            latest_poll_interval: Duration::from_secs(1),
+            stale_after: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for CacheWarmupConfig {
+    fn default() -> Self {
+        CacheWarmupConfig {
+            enabled: true,
+            known_applications: Vec::new(),
+            concurrency: 10,
+            timeout: Duration::from_secs(5),
         }
     }
 }
@@ -333,6 +403,21 @@ impl RelayerConfig {
                 }
             }
         }
+        let feed = &self.chain_feed;
+        if feed.latest_poll_interval.is_zero() || feed.stale_after.is_zero() {
+            errors.push("chain_feed: latest_poll_interval and stale_after must be > 0".into());
+        }
+        let warm = &self.cache_warmup;
+        if warm.enabled && (warm.concurrency == 0 || warm.timeout.is_zero()) {
+            errors.push("cache_warmup: concurrency and timeout must be > 0".into());
+        }
+        for app in &warm.known_applications {
+            if protocol::address::decode_address(app).is_err() {
+                errors.push(format!(
+                    "cache_warmup: known application {app:?} is not a bech32 address"
+                ));
+            }
+        }
         if self.keys_file.is_none() {
             errors.push("keys_file is required (supplier operator keys)".into());
         }
@@ -341,5 +426,57 @@ impl RelayerConfig {
         } else {
             Err(errors)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runnable() -> RelayerConfig {
+        let mut cfg = RelayerConfig {
+            keys_file: Some("keys.yaml".into()),
+            ..Default::default()
+        };
+        let backend = BackendConfig {
+            urls: vec!["http://127.0.0.1:8545".into()],
+            ..Default::default()
+        };
+        cfg.services.insert(
+            "anvil".into(),
+            ServiceConfig {
+                backends: [(RpcKind::Jsonrpc, backend)].into(),
+                ..Default::default()
+            },
+        );
+        cfg
+    }
+
+    #[test]
+    fn block_source_and_warm_up_are_checked() {
+        let cfg = runnable();
+        assert!(cfg.validate().is_ok(), "{:?}", cfg.validate());
+        assert_eq!(cfg.chain_feed.source, ChainFeedSource::Redis);
+        assert!(cfg.cache_warmup.enabled);
+
+        let mut bad = runnable();
+        bad.chain_feed.stale_after = Duration::ZERO;
+        bad.cache_warmup.concurrency = 0;
+        bad.cache_warmup.known_applications = vec!["pokt1nope".into()];
+        let errors = bad.validate().unwrap_err();
+        for expected in ["chain_feed", "concurrency", "pokt1nope"] {
+            assert!(
+                errors.iter().any(|e| e.contains(expected)),
+                "{expected}: {errors:?}"
+            );
+        }
+
+        let yaml =
+            "chain_feed: { source: node }\ncache_warmup: { enabled: false, concurrency: 0 }\n";
+        let parsed = RelayerConfig::from_yaml(yaml).unwrap();
+        assert_eq!(parsed.chain_feed.source, ChainFeedSource::Node);
+        assert_eq!(parsed.chain_feed.stale_after, Duration::from_secs(10));
+        assert!(!parsed.cache_warmup.enabled);
+        assert!(RelayerConfig::from_yaml("chain_feed: { source: websocket }").is_err());
     }
 }

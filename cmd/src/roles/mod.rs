@@ -11,6 +11,17 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+/// Where a role learns new blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockSource {
+    /// The node: websocket subscription, gap backfill, `status` polls (the
+    /// miner; its leader publishes these blocks on Redis).
+    Node,
+    /// The blocks the leader publishes on Redis, the node while Redis is
+    /// stale (the relayer).
+    Redis(cache::blocks::FollowOptions),
+}
+
 /// The chain side of a role: clients, the block feed and the cache.
 pub struct ChainLink {
     /// Chain metrics (registered on the role's registry).
@@ -21,14 +32,14 @@ pub struct ChainLink {
     pub rpc: chain::RpcClient,
     /// The cache over the chain (L2 in Redis), tip from the block feed.
     pub cache: Arc<cache::ChainCache>,
-    /// The block feed task: critical, it ends only on cancel.
+    /// The block feed task (the node feed or the Redis follower): critical,
+    /// it ends only on cancel.
     pub feed_task: tokio::task::JoinHandle<()>,
 }
 
 impl ChainLink {
-    /// Connects to the chain: checks the chain id, starts the block feed (at
-    /// the tip) and the cache with its Redis invalidation listener. Stops
-    /// when `cancel` fires.
+    /// [`ChainLink::connect_with`] the block feed following the node (the
+    /// miner's).
     pub async fn connect(
         cfg: &chain::ChainConfig,
         redis_cfg: &store::RedisConfig,
@@ -36,30 +47,68 @@ impl ChainLink {
         registry: &prometheus::Registry,
         cancel: &CancellationToken,
     ) -> anyhow::Result<ChainLink> {
+        Self::connect_with(cfg, redis_cfg, pool, registry, BlockSource::Node, cancel).await
+    }
+
+    /// Connects to the chain: checks the chain id, starts the block feed
+    /// (from `blocks`) and the cache with its Redis invalidation listener,
+    /// and registers the chain and cache metrics on `registry`. Stops when
+    /// `cancel` fires.
+    pub async fn connect_with(
+        cfg: &chain::ChainConfig,
+        redis_cfg: &store::RedisConfig,
+        pool: fred::prelude::Pool,
+        registry: &prometheus::Registry,
+        blocks: BlockSource,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<ChainLink> {
         let metrics = chain::Metrics::new(registry).context("registering chain metrics")?;
+        let cache_metrics = cache::Metrics::new(registry).context("registering cache metrics")?;
         let query = chain::QueryClient::new(&cfg.grpc, metrics.clone()).context("chain gRPC")?;
         let rpc = chain::RpcClient::new(&cfg.rpc, metrics.clone()).context("chain RPC")?;
         rpc.check_chain_id(&cfg.chain_id)
             .await
             .with_context(|| format!("checking the chain id at {}", cfg.rpc.url))?;
-        let (feed, task, mut blocks) = chain::BlockFeed::new(
-            rpc.clone(),
-            cfg.block_feed.clone(),
-            chain::StartAt::Tip,
-            cancel.clone(),
-        );
-        let feed_task = tokio::spawn(async move {
-            // Only the latest block matters here; keep the ordered channel
-            // drained so the feed never pauses.
-            let drain = async { while blocks.recv().await.is_some() {} };
-            tokio::join!(task.run(), drain);
-        });
         let keys = store::Keys::new(&redis_cfg.namespace).context("redis namespace")?;
-        let cache = cache::ChainCache::new(
+        let (feed, feed_task) = match blocks {
+            BlockSource::Node => {
+                let (feed, task, mut blocks) = chain::BlockFeed::new(
+                    rpc.clone(),
+                    cfg.block_feed.clone(),
+                    chain::StartAt::Tip,
+                    cancel.clone(),
+                );
+                let feed_task = tokio::spawn(async move {
+                    // Only the latest block matters here; keep the ordered
+                    // channel drained so the feed never pauses.
+                    let drain = async { while blocks.recv().await.is_some() {} };
+                    tokio::join!(task.run(), drain);
+                });
+                (feed, feed_task)
+            }
+            BlockSource::Redis(options) => {
+                let subscriber = store::connect_subscriber(redis_cfg)
+                    .await
+                    .context("connecting the block feed subscriber")?;
+                cache::blocks::follow(
+                    subscriber,
+                    pool.clone(),
+                    keys.clone(),
+                    rpc.clone(),
+                    options,
+                    cache_metrics.clone(),
+                    cancel.clone(),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("following the blocks on Redis: {e}"))?
+            }
+        };
+        let cache = cache::ChainCache::with_metrics(
             query.clone(),
             feed,
             Some((pool, keys.clone())),
             cache::Ttls::default(),
+            cache_metrics,
         );
         let subscriber = store::connect_subscriber(redis_cfg)
             .await

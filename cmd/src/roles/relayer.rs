@@ -1,9 +1,11 @@
 //! `pocket-relay-miner relayer`: the relay server.
 //!
-//! Start-up: Redis, chain clients (chain id checked), block feed, cache with
-//! its invalidation listener, the relay router served at once (not ready),
-//! then the supplier checks (every operator account has its public key on
-//! chain, README pitfall 9), cache warm-up, and readiness. Shutdown:
+//! Start-up: Redis, chain clients (chain id checked), block feed (the
+//! leader's blocks on Redis, or the node: `chain_feed`), cache with its
+//! invalidation listener, the relay router served at once (not ready), then
+//! the supplier checks (every operator account has its public key on chain,
+//! README pitfall 9), cache warm-up (params, then the configured and known
+//! applications with their rings: `cache_warmup`), and readiness. Shutdown:
 //! readiness false, stop accepting, in-flight relays and the relayer's
 //! background tasks (publishing) drained under `drain_timeout`.
 
@@ -12,11 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use relayer::config::{CacheWarmupConfig, ChainFeedConfig, ChainFeedSource};
 use relayer::{Readiness, Relayer, RelayerConfig, RelayerParts};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{ChainLink, connect_redis, drain};
+use super::{BlockSource, ChainLink, connect_redis, drain};
 use crate::ops;
 
 /// How long start-up waits for the first block.
@@ -44,8 +47,16 @@ pub async fn start(
     let guard = background.clone().drop_guard();
     let registry = prometheus::Registry::new();
     let (pool, _) = connect_redis(&cfg.redis).await?;
-    let link =
-        ChainLink::connect(&cfg.chain, &cfg.redis, pool.clone(), &registry, &background).await?;
+    let link = ChainLink::connect_with(
+        &cfg.chain,
+        &cfg.redis,
+        pool.clone(),
+        &registry,
+        block_source(&cfg.chain_feed),
+        &background,
+    )
+    .await?;
+    let warmup = cfg.cache_warmup.clone();
     let signers = ring_keys(&keys)?;
     let drain_timeout = cfg.drain_timeout;
     let listen = cfg.listen;
@@ -71,7 +82,7 @@ pub async fn start(
     let warm = async {
         let tip = link.wait_for_tip(TIP_WAIT, &stop).await?;
         check_suppliers(&link.cache, &keys, &services).await?;
-        warm_up(&link.cache, tip).await
+        warm_up(&link.cache, tip, &warmup).await
     };
     if let Err(e) = warm.await {
         stop.cancel();
@@ -198,8 +209,25 @@ async fn check_suppliers(
     }
 }
 
-/// Loads what every relay needs first, so the first relays do not all miss.
-async fn warm_up(cache: &cache::ChainCache, tip: i64) -> anyhow::Result<()> {
+/// The relayer's block source from its configuration.
+fn block_source(cfg: &ChainFeedConfig) -> BlockSource {
+    match cfg.source {
+        ChainFeedSource::Node => BlockSource::Node,
+        ChainFeedSource::Redis => BlockSource::Redis(cache::blocks::FollowOptions {
+            latest_poll_interval: cfg.latest_poll_interval,
+            stale_after: cfg.stale_after,
+        }),
+    }
+}
+
+/// Loads what every relay needs first, so the first relays do not all miss:
+/// the params at the tip (required), then the configured and known
+/// applications with their rings (best effort, bounded by its timeout).
+async fn warm_up(
+    cache: &cache::ChainCache,
+    tip: i64,
+    cfg: &CacheWarmupConfig,
+) -> anyhow::Result<()> {
     cache
         .shared_params_at(tip)
         .await
@@ -208,5 +236,22 @@ async fn warm_up(cache: &cache::ChainCache, tip: i64) -> anyhow::Result<()> {
         .suppliers_per_session(tip)
         .await
         .map_err(|e| anyhow::anyhow!("warming the cache (session params at {tip}): {e}"))?;
+    if !cfg.enabled {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let report = cache
+        .warm_up(&cfg.known_applications, cfg.concurrency, cfg.timeout)
+        .await;
+    tracing::info!(
+        applications = report.requested,
+        warmed = report.warmed,
+        rings = report.rings,
+        not_found = report.not_found,
+        failed = report.failed,
+        timed_out = report.timed_out,
+        took = ?started.elapsed(),
+        "cache warmed up"
+    );
     Ok(())
 }
