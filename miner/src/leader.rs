@@ -86,7 +86,7 @@ async fn lead(deps: &MinerDeps, keys: &store::Keys, held: &Held, leading: &Cance
     loop {
         let latest = blocks.borrow_and_update().clone();
         if let Some(block) = latest.filter(|b| b.height > last_published) {
-            match publish_block(&deps.pool, keys, &block).await {
+            match cache::blocks::publish(&deps.pool, keys, &block).await {
                 Ok(()) => {
                     deps.metrics.blocks_published.inc();
                     last_published = block.height;
@@ -95,7 +95,16 @@ async fn lead(deps: &MinerDeps, keys: &store::Keys, held: &Held, leading: &Cance
             }
             if block.height >= last_refresh + REFRESH_EVERY_BLOCKS {
                 last_refresh = block.height;
-                tracing::trace!(token = held.token, "cache refresh due");
+                match deps.cache.refresh_known().await {
+                    Ok(report) => {
+                        tracing::debug!(
+                            ?report,
+                            token = held.token,
+                            "known cache entries refreshed"
+                        )
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cache refresh failed"),
+                }
             }
         }
         tokio::select! {
@@ -103,30 +112,4 @@ async fn lead(deps: &MinerDeps, keys: &store::Keys, held: &Held, leading: &Cance
             r = blocks.changed() => if r.is_err() { return },
         }
     }
-}
-
-/// Publishes a block: the channel message and the latest-block key.
-async fn publish_block(
-    pool: &fred::prelude::Pool,
-    keys: &store::Keys,
-    block: &chain::Block,
-) -> Result<(), fred::error::Error> {
-    use fred::prelude::*;
-    let payload = format!(
-        "{} {} {}",
-        block.height,
-        block.hash_hex(),
-        block.time_unix_nanos() / 1_000_000
-    );
-    let _: () = pool
-        .set(
-            keys.block_latest(),
-            payload.as_str(),
-            Some(Expiration::PX(600_000)),
-            None,
-            false,
-        )
-        .await?;
-    let _: i64 = pool.next().publish(keys.blocks_channel(), payload).await?;
-    Ok(())
 }

@@ -132,8 +132,8 @@ impl Keys {
         format!("{}:events:blocks:latest", self.ns)
     }
 
-    /// Ids of an entity type the relayers have served (applications,
-    /// services), for warm-up at start and the leader's refresher.
+    /// Ids of an entity type the cache loaded from the chain (applications,
+    /// suppliers), for warm-up at start and the leader's refresher.
     pub fn cache_known(&self, entity: &str) -> String {
         format!("{}:cache:known:{entity}", self.ns)
     }
@@ -268,9 +268,9 @@ impl Keys {
             KeySpec {
                 pattern: self.cache_known("<entity>"),
                 kind: "SET",
-                writer_reader: "relayers SADD → relayer warm-up, leader refresher",
+                writer_reader: "cache L3 loads SADD (any process) → relayer warm-up, leader refresher",
                 ttl: "7 days, refreshed on add",
-                content: "ids of applications / services served recently",
+                content: "ids of applications / suppliers loaded from the chain recently",
             },
             KeySpec {
                 pattern: self.miner_replicas(),
