@@ -253,11 +253,14 @@ impl Follower {
         if height < self.driver.latest_height() {
             return;
         }
-        let moved = self.driver.deliver(block);
-        if moved && from_latest_key {
+        let moves = height > self.driver.latest_height();
+        // Counters and the source switch come before the delivery, which
+        // wakes anyone waiting for the height.
+        if from_latest_key && moves {
             self.metrics.block_feed_catchups.inc();
         }
-        if !self.from_redis {
+        let switch_back = !self.from_redis;
+        if switch_back {
             // Redis has what the node gave us (or more): the leader is back.
             self.set_source(true);
             self.metrics
@@ -268,7 +271,9 @@ impl Follower {
                 height,
                 "block feed: Redis caught up with the node, following Redis again"
             );
-        } else if !moved {
+        }
+        let _ = self.driver.deliver(block);
+        if !switch_back && !moves {
             return;
         }
         self.last_redis = Instant::now();

@@ -56,7 +56,7 @@ impl RedisServer {
             if server.wait_ready(Duration::from_secs(10)) {
                 return Ok(server);
             }
-            last = format!("no PONG on port {port}");
+            last = format!("no redis-server of ours answered on port {port}");
             let _ = server.child.kill();
         }
         Err(Error::Server(last))
@@ -69,14 +69,35 @@ impl RedisServer {
                 return false;
             }
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                // The server on the port must be ours: two tests can pick
+                // the same free port, and the loser's child (about to exit
+                // on "address in use") must not adopt the winner's server.
                 let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                let mut buf = [0u8; 16];
-                if s.write_all(b"PING\r\n").is_ok()
-                    && s.read(&mut buf)
-                        .map(|n| buf[..n].starts_with(b"+PONG"))
-                        .unwrap_or(false)
-                {
-                    return true;
+                if s.write_all(b"INFO server\r\n").is_ok() {
+                    let mut reply = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        reply.extend_from_slice(&buf[..n]);
+                        if reply.windows(11).any(|w| w == b"process_id:")
+                            && reply.ends_with(b"\r\n\r\n")
+                        {
+                            break;
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&reply);
+                    let pid = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("process_id:"))
+                        .and_then(|p| p.trim().parse::<u32>().ok());
+                    match pid {
+                        Some(pid) if pid == self.child.id() => return true,
+                        // Someone else's server: give up this port.
+                        Some(_) => return false,
+                        None => {}
+                    }
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
