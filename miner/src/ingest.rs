@@ -78,6 +78,24 @@ impl Ingest {
         self.apply(lease, entries).await
     }
 
+    /// Applies what is in the stream now, without waiting for more.
+    pub async fn poll_now(&self, lease: &Held) -> Result<IngestStats> {
+        let entries = self.consumer.read_now().await?;
+        self.apply(lease, entries).await
+    }
+
+    /// Applies every entry pending in the group however briefly (a previous
+    /// owner's unacknowledged batch included): called before a seal, so
+    /// nothing already in Redis misses its session's claim. Applying an
+    /// entry twice is harmless (idempotent leaf writes).
+    pub async fn reclaim_all(&self, lease: &Held) -> Result<IngestStats> {
+        let entries = self
+            .consumer
+            .reclaim_idle(std::time::Duration::ZERO)
+            .await?;
+        self.apply(lease, entries).await
+    }
+
     /// Applies entries and acknowledges the ones that are done. On a lease
     /// loss or a transient Redis error nothing of the failing session is
     /// acknowledged (the entries stay pending and are redelivered).
@@ -182,10 +200,10 @@ pub async fn run(
         let stats = if round.is_multiple_of(reclaim_every.max(1)) {
             ingest.reclaim(lease).await
         } else {
-            tokio::select! {
-                s = ingest.poll(lease) => s,
-                _ = cancel.cancelled() => break,
-            }
+            // Not raced against `cancel`: a read returns within the
+            // consumer's block bound, and a batch read is always applied and
+            // acknowledged rather than dropped half-way (left pending).
+            ingest.poll(lease).await
         };
         round = round.wrapping_add(1);
         match stats {

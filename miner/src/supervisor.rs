@@ -502,7 +502,7 @@ async fn own_supplier(
                 .map(|b| b.height as i64)
                 .unwrap_or(0);
             if height > last {
-                match runner.on_block(held, height).await {
+                match runner.on_block(held, height, Some(&ingest)).await {
                     Ok(report) if report != Default::default() => {
                         tracing::info!(supplier = %sup.supplier, height, ?report, "lifecycle")
                     }

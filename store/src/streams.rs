@@ -152,6 +152,22 @@ impl RelayConsumer {
     /// Reads new entries, blocking at most `block`. An empty result means the
     /// stream had nothing new. Recreates the group if it vanished.
     pub async fn read_new(&self) -> Result<Vec<StreamEntry>> {
+        self.read(true).await
+    }
+
+    /// Reads new entries without blocking: what is in the stream now.
+    pub async fn read_now(&self) -> Result<Vec<StreamEntry>> {
+        self.read(false).await
+    }
+
+    async fn read(&self, block: bool) -> Result<Vec<StreamEntry>> {
+        // Without BLOCK, a tiny 1 ms block keeps the argument layout (and
+        // the cluster key offset) the same.
+        let block_ms = if block {
+            self.opts.block.as_millis().max(1) as i64
+        } else {
+            1
+        };
         let args = || -> Vec<Value> {
             vec![
                 "GROUP".into(),
@@ -160,7 +176,7 @@ impl RelayConsumer {
                 "COUNT".into(),
                 (self.opts.batch as i64).into(),
                 "BLOCK".into(),
-                (self.opts.block.as_millis().max(1) as i64).into(),
+                block_ms.into(),
                 "STREAMS".into(),
                 self.stream.as_str().into(),
                 ">".into(),
@@ -192,6 +208,13 @@ impl RelayConsumer {
     /// than `claim_idle`, in batches, until none are left. Call on start and
     /// periodically: this is what makes delivery at-least-once across crashes.
     pub async fn reclaim(&self) -> Result<Vec<StreamEntry>> {
+        self.reclaim_idle(self.opts.claim_idle).await
+    }
+
+    /// [`RelayConsumer::reclaim`] with another idle bound; `ZERO` takes every
+    /// pending entry of the group (a previous owner's in-flight batch, or
+    /// this consumer's own), e.g. before a session is sealed.
+    pub async fn reclaim_idle(&self, min_idle: Duration) -> Result<Vec<StreamEntry>> {
         let mut out = Vec::new();
         let mut cursor = "0-0".to_owned();
         for _ in 0..10_000 {
@@ -199,7 +222,7 @@ impl RelayConsumer {
                 self.stream.as_str().into(),
                 self.group.as_str().into(),
                 self.opts.consumer.as_str().into(),
-                (self.opts.claim_idle.as_millis() as i64).into(),
+                (min_idle.as_millis() as i64).into(),
                 cursor.as_str().into(),
                 "COUNT".into(),
                 (self.opts.batch as i64).into(),
