@@ -52,6 +52,9 @@ type SessionBatch = (Vec<(String, MinedRelay)>, Vec<(&'static str, String)>);
 /// The ingest loop of one supplier (owned by the holder of its lease).
 pub struct Ingest {
     consumer: RelayConsumer,
+    /// The same consumer on its own connection, for drains that must not
+    /// queue behind the loop's blocking read.
+    drainer: Option<RelayConsumer>,
     leaves: LeafStore,
     supplier: String,
 }
@@ -61,6 +64,7 @@ impl Ingest {
     pub fn new(consumer: RelayConsumer, leaves: LeafStore, supplier: &str) -> Self {
         Ingest {
             consumer,
+            drainer: None,
             leaves,
             supplier: supplier.to_owned(),
         }
@@ -78,10 +82,22 @@ impl Ingest {
         self.apply(lease, entries).await
     }
 
+    /// Gives drains ([`Ingest::poll_now`], [`Ingest::reclaim_all`]) their own
+    /// connection (the same consumer name), so they never wait behind the
+    /// ingest loop's blocking read.
+    pub fn with_drainer(mut self, drainer: RelayConsumer) -> Self {
+        self.drainer = Some(drainer);
+        self
+    }
+
+    fn drain_consumer(&self) -> &RelayConsumer {
+        self.drainer.as_ref().unwrap_or(&self.consumer)
+    }
+
     /// Applies what is in the stream now, without waiting for more.
     pub async fn poll_now(&self, lease: &Held) -> Result<IngestStats> {
-        let entries = self.consumer.read_now().await?;
-        self.apply(lease, entries).await
+        let entries = self.drain_consumer().read_now().await?;
+        self.apply_via(self.drain_consumer(), lease, entries).await
     }
 
     /// Applies every entry pending in the group however briefly (a previous
@@ -93,13 +109,23 @@ impl Ingest {
             .consumer
             .reclaim_idle(std::time::Duration::ZERO)
             .await?;
-        self.apply(lease, entries).await
+        self.apply_via(self.drain_consumer(), lease, entries).await
     }
 
     /// Applies entries and acknowledges the ones that are done. On a lease
     /// loss or a transient Redis error nothing of the failing session is
     /// acknowledged (the entries stay pending and are redelivered).
     pub async fn apply(&self, lease: &Held, entries: Vec<StreamEntry>) -> Result<IngestStats> {
+        self.apply_via(&self.consumer, lease, entries).await
+    }
+
+    /// [`Ingest::apply`], acknowledging through `via`.
+    async fn apply_via(
+        &self,
+        via: &RelayConsumer,
+        lease: &Held,
+        entries: Vec<StreamEntry>,
+    ) -> Result<IngestStats> {
         let mut stats = IngestStats {
             read: entries.len() as u64,
             ..Default::default()
@@ -154,7 +180,7 @@ impl Ingest {
                 }
             }
         }
-        self.consumer.ack(&done).await?;
+        via.ack(&done).await?;
         match first_err {
             Some(e) => Err(e.into()),
             None => Ok(stats),

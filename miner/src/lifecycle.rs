@@ -143,26 +143,12 @@ pub enum Action {
     Cleanup,
 }
 
-/// The height at which a session is sealed: one block after its claim window
-/// opens when the window has room for it. A relayer accepts relays up to the
-/// grace period end (the block before the window opens) by its own view of
-/// the chain, which may trail the miner's by a moment; that block of slack
-/// lets such relays reach the stream before the seal instead of arriving
-/// late and unpaid. A short window seals at its opening.
-pub fn seal_height(w: &SessionWindows) -> i64 {
-    if w.claim_window_close - w.claim_window_open >= 2 {
-        w.claim_window_open + 1
-    } else {
-        w.claim_window_open
-    }
-}
-
 /// One step: the phase to record and the action to perform at `height`.
 pub fn plan(phase: Phase, w: &SessionWindows, height: i64, facts: ChainFacts) -> (Phase, Action) {
     use Phase::*;
     match phase {
         Active if height > w.claim_window_close => fail(FailReason::ClaimWindowMissed),
-        Active if height >= seal_height(w) => (Sealed, Action::Seal),
+        Active if height >= w.claim_window_open => (Sealed, Action::Seal),
         Active => (Active, Action::Wait),
         Sealed if height > w.claim_window_close => fail(FailReason::ClaimWindowMissed),
         Sealed => (Sealed, Action::SubmitClaim),
@@ -260,22 +246,16 @@ mod tests {
             plan(Phase::Active, &w, 11, NONE),
             (Phase::Active, Action::Wait)
         );
-        // The claim window opens at 12; the seal waits one block for
-        // relays accepted at the grace period end.
         assert_eq!(
             plan(Phase::Active, &w, 12, NONE),
-            (Phase::Active, Action::Wait)
-        );
-        assert_eq!(
-            plan(Phase::Active, &w, 13, NONE),
             (Phase::Sealed, Action::Seal)
         );
         assert_eq!(
-            plan(Phase::Sealed, &w, 13, NONE),
+            plan(Phase::Sealed, &w, 12, NONE),
             (Phase::Sealed, Action::SubmitClaim)
         );
         let sent = Phase::ClaimSubmitted {
-            height: 13,
+            height: 12,
             rebroadcasts: 0,
         };
         assert_eq!(plan(sent, &w, 13, NONE), (sent, Action::CheckClaim));

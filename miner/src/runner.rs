@@ -736,6 +736,11 @@ impl SupplierRunner {
             };
             match self.account.submit_with(sub).await {
                 Ok(s) => {
+                    // The height the tx entered the mempool at: the chain tip
+                    // now, which can be past the block this step started
+                    // from. A re-broadcast waits for blocks after it (before
+                    // one, the node still holds the tx's sequence).
+                    let height = height.max(self.cache.tip());
                     for (rec, _) in chunk {
                         let before = rec.phase;
                         let mut rec = rec.clone();

@@ -464,7 +464,21 @@ async fn own_supplier(
         deps.has_xackdel,
     )
     .await?;
-    let ingest = Ingest::new(consumer, leaves.clone(), &sup.supplier);
+    let opts = ConsumerOptions {
+        consumer: instance.to_owned(),
+        batch: cfg.ingest_batch,
+        block: cfg.ingest_block,
+        claim_idle: cfg.reclaim_idle,
+    };
+    let drainer = RelayConsumer::new(
+        store::connect_client(&cfg.redis).await?,
+        keys.clone(),
+        &sup.supplier,
+        opts,
+        deps.has_xackdel,
+    )
+    .await?;
+    let ingest = Ingest::new(consumer, leaves.clone(), &sup.supplier).with_drainer(drainer);
     let runner = SupplierRunner::new(
         &sup.supplier,
         leaves.clone(),
