@@ -10,6 +10,7 @@ help:
 	@echo "make lint      fmt check, clippy, dependency firewall"
 	@echo "make bench     criterion benchmarks (figures go to docs/benchmarks.md)"
 	@echo "make localnet  the whole network on one machine, with a settlement report"
+	@echo "make fuzz      cargo-fuzz targets (nightly), FUZZ_SECONDS each (default 60)"
 
 test: deps lint unit-tests
 
@@ -52,3 +53,17 @@ localnet: deps
 .PHONY: bench-relayer
 bench-relayer: deps
 	$(CARGO) bench -p cmd --bench relayer
+
+# Coverage-guided fuzzing of what arrives from the network: ring signatures,
+# gob closest proofs, relay requests/responses and their HTTP payloads (see
+# fuzz/README.md). Needs a nightly toolchain and `cargo install cargo-fuzz`;
+# seeds come from ../shared/vectors. FUZZ_TARGETS and FUZZ_SECONDS select.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= ring_verify smst_proof relay_messages
+VECTORS ?= ../shared/vectors
+.PHONY: fuzz
+fuzz:
+	cd fuzz && python3 seeds.py ../$(VECTORS) corpus
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run -O $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
