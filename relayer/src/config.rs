@@ -144,6 +144,10 @@ pub struct MeterConfig {
 pub struct PublishConfig {
     /// Approximate bound of a supplier stream (a safety net if no miner consumes).
     pub stream_max_len: u64,
+    /// Served relays held in memory while they wait for Redis (a batch is
+    /// published per round trip; failed publishes are retried). When full,
+    /// new relays get 503 instead of being served unpaid.
+    pub queue_capacity: usize,
 }
 
 /// Simulated relays.
@@ -303,6 +307,7 @@ impl Default for PublishConfig {
     fn default() -> Self {
         PublishConfig {
             stream_max_len: 1_000_000,
+            queue_capacity: 50_000,
         }
     }
 }

@@ -97,6 +97,10 @@ pub enum RelayError {
     /// A chain view (cache / chain) query failed.
     #[error("chain state unavailable: {0}")]
     ChainUnavailable(String),
+    /// The publish queue is full (Redis unreachable or too slow): the relay
+    /// is refused before it is served, since it could not be paid.
+    #[error("relay publishing backlog full ({0} relays waiting)")]
+    PublishBacklog(usize),
     /// Something on our side failed (signing, Redis).
     #[error("internal error: {0}")]
     Internal(String),
@@ -121,7 +125,9 @@ impl RelayError {
             | OverServiced
             | Simulation(_) => Blame::Client,
             BackendUnavailable(_) | BackendStatus { .. } => Blame::Backend,
-            SupplierInactive { .. } | ChainUnavailable(_) | Internal(_) => Blame::Us,
+            SupplierInactive { .. } | ChainUnavailable(_) | PublishBacklog(_) | Internal(_) => {
+                Blame::Us
+            }
         }
     }
 
@@ -132,6 +138,7 @@ impl RelayError {
             RelayError::BackendUnavailable(_)
                 | RelayError::ChainUnavailable(_)
                 | RelayError::Internal(_)
+                | RelayError::PublishBacklog(_)
                 | RelayError::SupplierInactive { .. }
         )
     }
@@ -157,6 +164,7 @@ impl RelayError {
             BackendUnavailable(_) => "backend_unavailable",
             BackendStatus { .. } => "backend_5xx",
             ChainUnavailable(_) => "chain_unavailable",
+            PublishBacklog(_) => "publish_backlog",
             Internal(_) => "internal",
         }
     }
@@ -178,7 +186,9 @@ impl RelayError {
             OverServiced => StatusCode::TOO_MANY_REQUESTS,
             BackendUnavailable(_) => StatusCode::BAD_GATEWAY,
             BackendStatus { status, .. } => *status,
-            SupplierInactive { .. } | ChainUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SupplierInactive { .. } | ChainUnavailable(_) | PublishBacklog(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -195,7 +205,9 @@ pub fn rescue(err: &RelayError) -> Response {
     }
     let message = match err.blame() {
         Blame::Us => match err {
-            RelayError::SupplierInactive { .. } | RelayError::ChainUnavailable(_) => {
+            RelayError::SupplierInactive { .. }
+            | RelayError::ChainUnavailable(_)
+            | RelayError::PublishBacklog(_) => {
                 "service temporarily unavailable".to_owned()
             }
             _ => "internal error".to_owned(),

@@ -8,6 +8,8 @@
 //! - [`chain_view`]: the chain state the pipeline needs, as a trait the
 //!   `cache` crate implements.
 //! - [`backend`]: forwarding to the operator's nodes.
+//! - [`publish`]: the bounded queue of served relays in front of the
+//!   supplier streams (pipelined, retried until they land).
 //! - [`error`]: blame, retry and the one `rescue` function mapping errors to
 //!   HTTP answers.
 //! - [`server`]: the axum router (`/health`, `/ready`, `/metrics`, relays on
@@ -24,6 +26,7 @@ pub mod error;
 pub mod meter;
 pub mod metrics;
 pub mod pipeline;
+pub mod publish;
 pub mod server;
 
 pub use chain_view::{ChainView, ChainViewError};

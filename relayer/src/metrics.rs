@@ -1,6 +1,6 @@
 //! The relayer's metrics, registered on a registry passed in by `cmd`.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Relayer metrics (see docs/metrics.md).
 #[derive(Clone)]
@@ -9,8 +9,11 @@ pub struct Metrics {
     pub relays: IntCounterVec,
     /// `relayer_relays_rejected_total{reason}`.
     pub rejected: IntCounterVec,
-    /// `relayer_relays_published_total{result}`: ok, error, not_mined.
+    /// `relayer_relays_published_total{result}`: ok, error (a failed attempt,
+    /// retried), not_mined, late, dropped.
     pub published: IntCounterVec,
+    /// `relayer_publish_backlog`: served relays waiting for Redis.
+    pub publish_backlog: IntGauge,
     /// `relayer_relay_duration_seconds{stage}`: pre_backend, backend, post_backend.
     pub stage_seconds: HistogramVec,
 }
@@ -48,6 +51,11 @@ impl Metrics {
             ),
             &["stage"],
         )?;
+        let publish_backlog = IntGauge::new(
+            "relayer_publish_backlog",
+            "Served relays queued for publishing to Redis",
+        )?;
+        registry.register(Box::new(publish_backlog.clone()))?;
         registry.register(Box::new(relays.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
         registry.register(Box::new(published.clone()))?;
@@ -56,6 +64,7 @@ impl Metrics {
             relays,
             rejected,
             published,
+            publish_backlog,
             stage_seconds,
         })
     }

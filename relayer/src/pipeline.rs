@@ -27,6 +27,7 @@ use crate::config::{RelayerConfig, RpcKind, SimulationIdentity, ValidationMode};
 use crate::error::RelayError;
 use crate::meter::Meter;
 use crate::metrics::Metrics;
+use crate::publish::PublishQueue;
 
 /// Longest session the plausibility check accepts, and how far from the
 /// current height a session may lie (before any chain query is made).
@@ -62,7 +63,7 @@ pub struct Relayer<C: ChainView> {
     signers: HashMap<String, PrivateKey>,
     backends: HashMap<(String, RpcKind), Arc<Backend>>,
     key_cache: KeyCache,
-    publisher: RelayPublisher,
+    publisher: PublishQueue,
     meter: Option<Meter>,
     redis: Pool,
     keys: store::Keys,
@@ -120,12 +121,17 @@ impl<C: ChainView> Relayer<C> {
             .meter
             .enabled
             .then(|| Meter::new(parts.redis.clone(), keys.clone(), cfg.meter.fail_open));
-        Ok(Arc::new(Relayer {
-            publisher: RelayPublisher::new(
+        let publisher = PublishQueue::start(
+            RelayPublisher::new(
                 parts.redis.clone(),
                 keys.clone(),
                 cfg.publish.stream_max_len,
             ),
+            cfg.publish.queue_capacity,
+            metrics.clone(),
+        );
+        Ok(Arc::new(Relayer {
+            publisher,
             key_cache: KeyCache::new(KeyCache::DEFAULT_CAPACITY),
             redis: parts.redis,
             cfg,
@@ -140,9 +146,22 @@ impl<C: ChainView> Relayer<C> {
         }))
     }
 
-    /// Background work (publishing, optimistic validation) still running.
+    /// Background work (optimistic validation) still running.
     pub fn tasks(&self) -> &TaskTracker {
         &self.tasks
+    }
+
+    /// The last step of a drain, after the server and [`Relayer::tasks`]
+    /// finished: publishes every queued relay and stops the queue (relays
+    /// served after this are counted as dropped). Waits for Redis as long as
+    /// it takes: bound it with the drain timeout.
+    pub async fn flush_publishing(&self) {
+        self.publisher.close_and_flush().await;
+    }
+
+    /// Served relays waiting to be published to Redis.
+    pub fn publish_backlog(&self) -> usize {
+        self.publisher.backlog()
     }
 
     /// The chain view.
@@ -206,6 +225,9 @@ impl<C: ChainView> Relayer<C> {
             return Ok(signed.encode_to_vec().into());
         }
 
+        if self.publisher.is_full() {
+            return Err(RelayError::PublishBacklog(self.publisher.backlog()));
+        }
         if !backend.has_healthy() {
             return Err(RelayError::BackendUnavailable(format!(
                 "no healthy {} node for {}",
@@ -232,7 +254,7 @@ impl<C: ChainView> Relayer<C> {
                     }
                 };
                 let bytes: Bytes = signed.encode_to_vec().into();
-                self.spawn_publish(req, signed, validated);
+                self.publish(req, signed, validated).await;
                 Ok(bytes)
             }
             ValidationMode::Optimistic => {
@@ -534,19 +556,9 @@ impl<C: ChainView> Relayer<C> {
         Ok(res)
     }
 
-    fn spawn_publish(
-        self: &Arc<Self>,
-        req: RelayRequest,
-        res: RelayResponse,
-        validated: Validated,
-    ) {
-        let this = Arc::clone(self);
-        self.tasks
-            .spawn(async move { this.publish(req, res, validated).await });
-    }
-
     /// Mines the relay (difficulty at the session start, eligibility by the
-    /// claim window) and publishes it to the supplier's stream.
+    /// claim window) and queues it for its supplier's stream (the queue task
+    /// publishes it; see [`crate::publish`]).
     async fn publish(&self, req: RelayRequest, res: RelayResponse, validated: Validated) {
         let header = &validated.header;
         let current = self.chain.current_height();
@@ -603,16 +615,7 @@ impl<C: ChainView> Relayer<C> {
                 .unwrap_or(0),
             session_start_height: start,
         };
-        match self.publisher.publish(&mined).await {
-            Ok(_) => {
-                self.metrics.relays.with_label_values(&["served"]).inc();
-                self.metrics.published.with_label_values(&["ok"]).inc();
-            }
-            Err(e) => {
-                tracing::error!(error = %e, supplier = %mined.supplier_operator_address, "relay publish failed");
-                self.metrics.published.with_label_values(&["error"]).inc();
-            }
-        }
+        self.publisher.submit(mined);
     }
 }
 

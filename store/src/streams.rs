@@ -43,8 +43,66 @@ impl RelayPublisher {
     /// `XADD <stream> MAXLEN ~ <max_len> * v 1 data <relay>`; returns the entry id.
     pub async fn publish(&self, relay: &MinedRelay) -> Result<String> {
         let key = self.keys.relay_stream(&relay.supplier_operator_address);
-        let args: Vec<Value> = vec![
-            key.as_str().into(),
+        self.pool
+            .custom(cmd!("XADD"), self.xadd_args(&key, relay))
+            .await
+            .map_err(|e| Error::redis(format!("XADD {key}"), e))
+    }
+
+    /// Publishes several relays in one pipeline (one round trip, one write):
+    /// the result of each relay's `XADD`, in order. A connection failure fails
+    /// every relay of the batch; publishing a relay twice is harmless (the
+    /// miner's leaf writes are idempotent), so callers retry failed ones.
+    pub async fn publish_batch(&self, relays: &[MinedRelay]) -> Vec<Result<String>> {
+        let fail_all = |what: &str, e: &fred::error::Error| {
+            relays
+                .iter()
+                .map(|_| Err(Error::redis(what.to_string(), e.clone())))
+                .collect()
+        };
+        let pipe = self.pool.next().pipeline();
+        for relay in relays {
+            let key = self.keys.relay_stream(&relay.supplier_operator_address);
+            if let Err(e) = pipe
+                .custom::<(), _>(cmd!("XADD"), self.xadd_args(&key, relay))
+                .await
+            {
+                return fail_all("XADD (queue)", &e);
+            }
+        }
+        let results: Vec<std::result::Result<String, fred::error::Error>> = pipe.try_all().await;
+        if results.len() != relays.len() {
+            let e = results
+                .into_iter()
+                .find_map(std::result::Result::err)
+                .unwrap_or_else(|| {
+                    fred::error::Error::new(
+                        fred::error::ErrorKind::Unknown,
+                        "pipeline returned a different number of replies",
+                    )
+                });
+            return fail_all("XADD pipeline", &e);
+        }
+        results
+            .into_iter()
+            .zip(relays)
+            .map(|(r, relay)| {
+                r.map_err(|e| {
+                    Error::redis(
+                        format!(
+                            "XADD {}",
+                            self.keys.relay_stream(&relay.supplier_operator_address)
+                        ),
+                        e,
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn xadd_args(&self, key: &str, relay: &MinedRelay) -> Vec<Value> {
+        vec![
+            key.into(),
             "MAXLEN".into(),
             "~".into(),
             (self.max_len as i64).into(),
@@ -53,11 +111,7 @@ impl RelayPublisher {
             FORMAT_VERSION.into(),
             DATA_FIELD.into(),
             Value::Bytes(relay.encode_to_vec().into()),
-        ];
-        self.pool
-            .custom(cmd!("XADD"), args)
-            .await
-            .map_err(|e| Error::redis(format!("XADD {key}"), e))
+        ]
     }
 }
 

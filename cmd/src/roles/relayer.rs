@@ -112,7 +112,15 @@ pub async fn start(
         let served = server_ended || drain("in-flight relays", drain_timeout, &mut server).await;
         relayer.tasks().close();
         let rest = drain_timeout.saturating_sub(started.elapsed());
-        let published = drain("relay publishing", rest, relayer.tasks().wait()).await;
+        let published = drain("relay publishing", rest, async {
+            relayer.tasks().wait().await;
+            let backlog = relayer.publish_backlog();
+            if backlog > 0 {
+                tracing::info!(backlog, "publishing the queued relays");
+            }
+            relayer.flush_publishing().await;
+        })
+        .await;
         let complete = served && published;
         if complete {
             tracing::info!("relayer drain completed");
