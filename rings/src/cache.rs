@@ -5,29 +5,43 @@ use std::{
     sync::{Arc, PoisonError, RwLock},
 };
 
-use crate::{Error, ring::KeyPoints};
+use k256::ProjectivePoint;
+
+use crate::{Error, ring::KeyPoints, table::Table};
 
 /// Per-public-key precomputation for ring verification, shared across
 /// requests and threads (`Send + Sync`; put it in an `Arc`).
 ///
-/// For each compressed public key it keeps the decoded point and `Hp(P)`, which
-/// saves the two or three square roots per ring member that decoding and
-/// hash-to-curve cost. Entries never go stale (they are pure functions of the
-/// key), so there is no invalidation; the cache is bounded by `capacity`
-/// (when full, inserting evicts an arbitrary entry) and can be cleared.
+/// For each compressed public key it keeps the decoded point, `Hp(P)` and
+/// fixed-base multiplication tables of both (about 150 KiB per key, built in
+/// about a millisecond on first use), which saves the square roots of
+/// decoding and hash-to-curve and roughly halves the point arithmetic of a
+/// verification. It also keeps tables for the key images of signers whose
+/// signatures verified (a gateway signs every relay with one key, hence one
+/// key image), at most [`KeyCache::IMAGE_CAPACITY`] of them.
+///
+/// Entries never go stale (they are pure functions of the key), so there is
+/// no invalidation; the cache is bounded by `capacity` (when full, inserting
+/// evicts an arbitrary entry) and can be cleared.
 ///
 /// [`verify_ring_signature`](crate::verify_ring_signature) only inserts keys
-/// that are in the expected ring, never keys a sender chose.
+/// that are in the expected ring, and key images of signatures that verified,
+/// never anything a sender can choose freely.
 #[derive(Debug)]
 pub struct KeyCache {
     entries: RwLock<HashMap<[u8; 33], Arc<KeyPoints>>>,
+    images: RwLock<HashMap<[u8; 33], Arc<Table>>>,
     capacity: usize,
 }
 
 impl KeyCache {
-    /// Default capacity: a relayer sees one application plus a few gateways per
-    /// ring, and a few thousand applications at most.
-    pub const DEFAULT_CAPACITY: usize = 4096;
+    /// Default capacity: a relayer sees one application plus a few gateways
+    /// per ring. At ~150 KiB of tables per key a full default cache holds
+    /// ~150 MiB; a key evicted and seen again costs its tables again (~1 ms).
+    pub const DEFAULT_CAPACITY: usize = 1024;
+    /// Most key-image tables kept (~75 KiB each): one per signing key (the
+    /// gateways, and applications that sign for themselves).
+    pub const IMAGE_CAPACITY: usize = 1024;
 
     /// An empty cache holding at most `capacity` keys (at least one).
     #[must_use]
@@ -35,6 +49,7 @@ impl KeyCache {
         let capacity = capacity.max(1);
         Self {
             entries: RwLock::new(HashMap::with_capacity(capacity.min(Self::DEFAULT_CAPACITY))),
+            images: RwLock::new(HashMap::new()),
             capacity,
         }
     }
@@ -63,6 +78,39 @@ impl KeyCache {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.images
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The table of a key image seen in a signature that verified.
+    pub(crate) fn image_table(&self, key_image: &[u8; 33]) -> Option<Arc<Table>> {
+        self.images
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key_image)
+            .cloned()
+    }
+
+    /// Keeps a table for the key image of a signature that verified.
+    pub(crate) fn insert_image_table(&self, key_image: &[u8; 33], point: &ProjectivePoint) {
+        if self
+            .images
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(key_image)
+        {
+            return;
+        }
+        let table = Arc::new(Table::new(point));
+        let mut images = self.images.write().unwrap_or_else(PoisonError::into_inner);
+        if images.len() >= Self::IMAGE_CAPACITY
+            && let Some(victim) = images.keys().next().copied()
+        {
+            images.remove(&victim);
+        }
+        images.insert(*key_image, table);
     }
 
     /// Decodes `public_key`, computes `Hp(P)` and caches them (for warming the
@@ -87,7 +135,7 @@ impl KeyCache {
         }
         // Computed outside the lock: two threads missing the same key at once
         // both compute it, and the second insert is a harmless overwrite.
-        let prepared = Arc::new(KeyPoints::prepare(public_key)?);
+        let prepared = Arc::new(KeyPoints::prepare_with_tables(public_key)?);
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= self.capacity
             && !entries.contains_key(public_key)

@@ -69,6 +69,7 @@ mod keys;
 mod primitives;
 mod response;
 mod ring;
+mod table;
 #[doc(hidden)]
 pub mod testing;
 

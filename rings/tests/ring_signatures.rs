@@ -109,7 +109,8 @@ fn all_valid_signatures_verify() {
             verify_ring_signature(&bytes, &msg, &ring, Some(&cache)),
             Ok(())
         );
-        // Second time round every key is a cache hit.
+        // Second time round every key is a cache hit, and the key image has a
+        // table (the signature verified once).
         assert_eq!(
             verify_ring_signature(&bytes, &msg, &ring, Some(&cache)),
             Ok(())
@@ -185,6 +186,19 @@ fn challenge_chains_match_ring_go_step_by_step() {
 fn all_invalid_signatures_are_rejected_where_ring_go_rejects_them() {
     let vectors = vectors();
     assert_eq!(vectors.invalid.len(), 126);
+    // A cache warmed by every valid signature: tables for every ring key and
+    // for every genuine key image, so tampered signatures that keep a real
+    // signer's key image are checked through the table path too.
+    let warm = KeyCache::default();
+    let mut genuine_images = std::collections::HashSet::new();
+    for case in &vectors.valid {
+        let bytes = unhex(&case.signature_hex);
+        let msg = unhex_n::<32>(&case.message_hex);
+        let ring = ring_of(&case.ring_pubkeys_hex);
+        verify_ring_signature(&bytes, &msg, &ring, Some(&warm)).unwrap();
+        genuine_images.insert(bytes[36..69].to_vec());
+    }
+    let mut through_image_tables = 0;
     for case in &vectors.invalid {
         assert!(!case.expected_verify);
         let bytes = unhex(&case.signature_hex);
@@ -218,12 +232,19 @@ fn all_invalid_signatures_are_rejected_where_ring_go_rejects_them() {
             .filter_map(|k| <[u8; 33]>::try_from(unhex(k)).ok())
             .collect();
         let cache = KeyCache::default();
-        for cache in [None, Some(&cache)] {
+        for cache in [None, Some(&cache), Some(&warm)] {
             let verdict = verify_ring_signature(&bytes, &msg, &expected, cache);
             assert!(verdict.is_err(), "{}", case.id);
             assert!(verdict.is_err_and(|e| e.is_invalid_input()));
         }
+        if bytes.len() >= 69 && genuine_images.contains(&bytes[36..69]) {
+            through_image_tables += 1;
+        }
     }
+    assert!(
+        through_image_tables > 50,
+        "only {through_image_tables} invalid cases reuse a genuine key image"
+    );
 }
 
 #[test]
