@@ -2,11 +2,13 @@
 //!
 //! Exit status: 0 on success, 1 on a runtime error, 2 on an invalid
 //! configuration (every error listed) or a usage error; `localnet` exits 1
-//! when a session did not settle valid.
+//! when a session did not settle valid; `redis` exits 1 when Redis cannot
+//! be reached or a command fails.
 
 mod config;
 mod localnet;
 mod ops;
+mod redis;
 mod relay;
 mod roles;
 mod telemetry;
@@ -54,6 +56,9 @@ enum Command {
     /// Send signed relays to a supplier and verify every answer (one relay or
     /// a load test).
     Relay(Box<relay::RelayArgs>),
+    /// Inspect and operate the shared state in Redis: leader, leases,
+    /// streams, sessions, cache, meters, keys.
+    Redis(Box<redis::RedisArgs>),
     /// Check configuration files or print the defaults.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -227,6 +232,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Relay(args) => {
             telemetry::init(format, "warn");
             runtime()?.block_on(relay::run(*args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Redis(args) => {
+            telemetry::init(format, "warn,fred=error");
+            runtime()?.block_on(redis::run(*args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Localnet(args) => {

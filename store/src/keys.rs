@@ -182,6 +182,13 @@ impl Keys {
                 content: "`<owner>|<fencing token>` of the global leader",
             },
             KeySpec {
+                pattern: self.lease_fence(&self.leader_lease()),
+                kind: "STRING (int)",
+                writer_reader: "lease acquire (INCR)",
+                ttl: "none (monotonic counter)",
+                content: "last fencing token issued for the leader lease",
+            },
+            KeySpec {
                 pattern: lease.clone(),
                 kind: "STRING",
                 writer_reader: "miners (lease)",

@@ -366,6 +366,28 @@ impl RelayConsumer {
     }
 }
 
+/// The newest `count` entries of a relay stream, newest first, decoded
+/// (`XREVRANGE <stream> + - COUNT <count>`). Read-only: for operators and
+/// the `redis` CLI; consumers read through [`RelayConsumer`].
+pub async fn newest(
+    client: &impl ClientLike,
+    stream: &str,
+    count: usize,
+) -> Result<Vec<StreamEntry>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let count = count.to_string();
+    let reply: Value = client
+        .custom(
+            cmd!("XREVRANGE"),
+            vec![stream, "+", "-", "COUNT", count.as_str()],
+        )
+        .await
+        .map_err(|e| Error::redis(format!("XREVRANGE {stream}"), e))?;
+    parse_entries(&reply, "XREVRANGE")
+}
+
 fn parse_xread(reply: &Value, op: &str) -> Result<Vec<StreamEntry>> {
     match reply {
         Value::Null => Ok(Vec::new()),

@@ -169,6 +169,31 @@ async fn publisher_bounds_the_stream() {
 }
 
 #[tokio::test]
+async fn newest_peeks_the_latest_entries_without_consuming() {
+    let server = RedisServer::start().unwrap();
+    let cfg = server.config();
+    let pool = connect_pool(&cfg).await.unwrap();
+    let keys = Keys::new(&cfg.namespace).unwrap();
+    let stream = keys.relay_stream(SUPPLIER);
+    assert!(
+        store::streams::newest(&pool, &stream, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let p = RelayPublisher::new(pool.clone(), keys.clone(), 1000);
+    for i in 0..10 {
+        p.publish(&relay(i)).await.unwrap();
+    }
+    let got = store::streams::newest(&pool, &stream, 3).await.unwrap();
+    let relays: Vec<MinedRelay> = got.into_iter().map(|e| e.relay.unwrap()).collect();
+    assert_eq!(relays, vec![relay(9), relay(8), relay(7)]);
+    // A consumer still gets every entry.
+    let c = consumer(&server, &cfg, "miner-a").await;
+    assert_eq!(c.read_new().await.unwrap().len(), 10);
+}
+
+#[tokio::test]
 async fn probe_reports_version_and_xackdel() {
     let server = RedisServer::start().unwrap();
     let client = connect_client(&server.config()).await.unwrap();
