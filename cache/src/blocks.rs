@@ -137,6 +137,11 @@ pub async fn follow(
         .subscribe(channel.as_str())
         .await
         .map_err(|e| CacheError::Unavailable(format!("subscribing to {channel}: {e}")))?;
+    // Confirmed once a later PING on the same connection is answered.
+    subscriber
+        .ping::<fred::types::Value>(None)
+        .await
+        .map_err(|e| CacheError::Unavailable(format!("subscribing to {channel}: {e}")))?;
     let mut follower = Follower {
         driver,
         pool,

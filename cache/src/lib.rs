@@ -505,6 +505,12 @@ impl ChainCache {
             .subscribe(channels)
             .await
             .map_err(|e| CacheError::Unavailable(format!("cache invalidation subscribe: {e}")))?;
+        // `subscribe` returns once the command is queued; a reply to a later
+        // PING on the same connection means the server has applied it.
+        subscriber
+            .ping::<fred::types::Value>(None)
+            .await
+            .map_err(|e| CacheError::Unavailable(format!("cache invalidation subscribe: {e}")))?;
         let this = Arc::clone(self);
         Ok(tokio::spawn(async move {
             let _keep = subscriber;
