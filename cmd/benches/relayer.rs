@@ -468,8 +468,13 @@ fn measure_costs(requests: &[Bytes], ring: &[[u8; 33]]) -> Costs {
             }
         });
         let verify = per_op(n, |i| {
-            rings::verify_ring_signature(&decoded[i].meta.signature, &hashes[i], ring, Some(&cache))
-                .unwrap();
+            rings::verify_ring_signature(
+                &decoded[i].meta.signature,
+                &hashes[i],
+                ring,
+                Some(&cache),
+            )
+            .unwrap();
         });
         let sign = per_op(n, |i| {
             let mut msg = hashes[i];
@@ -1012,7 +1017,7 @@ async fn parent() -> anyhow::Result<()> {
         us(publish)
     );
     println!(
-        "  full       {relayer_us:>4.0} µs  + meter (one Redis script per relay): {:.0} µs (redis {:.0} µs/relay)",
+        "  full       {relayer_us:>4.0} µs  + meter (a Redis reservation per ≤ 32 relays): {:.0} µs (redis {:.0} µs/relay)",
         relayer_us - nm,
         run.per_relay(run.redis_cpu)
     );

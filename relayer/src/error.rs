@@ -207,9 +207,7 @@ pub fn rescue(err: &RelayError) -> Response {
         Blame::Us => match err {
             RelayError::SupplierInactive { .. }
             | RelayError::ChainUnavailable(_)
-            | RelayError::PublishBacklog(_) => {
-                "service temporarily unavailable".to_owned()
-            }
+            | RelayError::PublishBacklog(_) => "service temporarily unavailable".to_owned(),
             _ => "internal error".to_owned(),
         },
         _ => err.to_string(),

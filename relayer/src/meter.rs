@@ -1,27 +1,46 @@
 //! The relay meter: each (session, supplier) may consume at most its share of
-//! the application's stake; the counter lives in Redis so every relayer
+//! the application's stake. The counter lives in Redis so every relayer
 //! replica shares it.
 //!
-//! Consuming is `INCRBY` + `PEXPIRE` in one pipelined round trip (no Lua: a
-//! script call cost Redis and the relayer more CPU than the two commands).
-//! The relay's own `INCRBY` result decides: above the budget, it is refused
-//! and its increment taken back, so the relays accepted never sum past the
-//! budget, whatever the interleaving across replicas. (A relay racing a
-//! refused one may see the refused increment before it is taken back and be
-//! refused too, only at the very end of a budget.)
+//! Replicas reserve the budget in chunks: `INCRBY chunk` + `PEXPIRE` in one
+//! round trip grants this replica the part of `[counter − chunk, counter]`
+//! that lies below the budget (its unused tail is given back at once), and
+//! the relays that follow are charged against that local reservation without
+//! a round trip. Grants are disjoint windows of one atomic counter, so the
+//! relays accepted by all replicas together never cost more than the budget,
+//! whatever the interleaving. A chunk is at most [`CHUNK_RELAYS`] relays and
+//! at most 1/[`CHUNK_FRACTION`] of the budget (a single relay when the budget
+//! is small), so the part of a budget left reserved but unused in a replica
+//! when the session ends (or the replica dies) is bounded by that.
+//! A relay whose backend failed is refunded to the local reservation.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use fred::prelude::*;
+use parking_lot::Mutex;
 
 use crate::error::RelayError;
 
+/// Most relays one reservation covers.
+pub const CHUNK_RELAYS: u128 = 32;
+/// A reservation is at most this fraction of the budget.
+pub const CHUNK_FRACTION: u128 = 64;
+/// Local reservations kept before expired ones are swept.
+const SWEEP_AT: usize = 4096;
+
 /// Shared per-session budgets.
-#[derive(Clone)]
 pub struct Meter {
     pool: Pool,
     keys: store::Keys,
     fail_open: bool,
+    /// Reserved but not yet consumed, per meter key, until the counter's TTL.
+    reserved: Mutex<HashMap<String, Reservation>>,
+}
+
+struct Reservation {
+    left: u128,
+    expires: Instant,
 }
 
 impl Meter {
@@ -31,6 +50,7 @@ impl Meter {
             pool,
             keys,
             fail_open,
+            reserved: Mutex::new(HashMap::new()),
         }
     }
 
@@ -52,15 +72,30 @@ impl Meter {
             return Err(RelayError::OverServiced);
         }
         let key = self.keys.meter_consumed(supplier, session_id);
-        let cost = i64::try_from(cost).unwrap_or(i64::MAX);
-        let max = i64::try_from(max).unwrap_or(i64::MAX);
-        let res = self.increment(&key, cost, ttl).await;
-        match res {
-            Ok(v) if v > max => {
-                self.take_back(&key, cost).await;
-                Err(RelayError::OverServiced)
+        if self.take_local(&key, cost) {
+            return Ok(());
+        }
+        let chunk = (max / CHUNK_FRACTION).min(cost * CHUNK_RELAYS).max(cost);
+        match self.reserve(&key, chunk, max, ttl).await {
+            Ok(granted) => {
+                let mut reserved = self.reserved.lock();
+                if reserved.len() >= SWEEP_AT {
+                    let now = Instant::now();
+                    reserved.retain(|_, r| r.expires > now);
+                }
+                let entry = reserved.entry(key).or_insert(Reservation {
+                    left: 0,
+                    expires: Instant::now() + ttl,
+                });
+                entry.left += granted;
+                entry.expires = Instant::now() + ttl;
+                if entry.left >= cost {
+                    entry.left -= cost;
+                    Ok(())
+                } else {
+                    Err(RelayError::OverServiced)
+                }
             }
-            Ok(_) => Ok(()),
             Err(e) if self.fail_open => {
                 tracing::warn!(error = %e, "relay meter unavailable; serving (fail_open)");
                 Ok(())
@@ -68,30 +103,70 @@ impl Meter {
             Err(e) => Err(RelayError::Internal(format!("relay meter: {e}"))),
         }
     }
-}
 
-impl Meter {
-    /// Gives back a relay's cost when it was not served (backend failure).
+    /// Gives back a relay's cost when it was not served (backend failure): it
+    /// goes back to this replica's reservation.
     pub async fn refund(&self, supplier: &str, session_id: &str, cost: u128) {
         let key = self.keys.meter_consumed(supplier, session_id);
-        self.take_back(&key, i64::try_from(cost).unwrap_or(i64::MAX))
-            .await;
+        if let Some(r) = self.reserved.lock().get_mut(&key) {
+            r.left += cost;
+            return;
+        }
+        // Nothing reserved here any more (swept): give it back to everyone.
+        self.give_back(&key, cost).await;
     }
 
-    /// `INCRBY` and `PEXPIRE` in one round trip: the counter after the increment.
-    async fn increment(&self, key: &str, cost: i64, ttl: Duration) -> Result<i64, Error> {
+    /// What this replica holds reserved for a (session, supplier), not yet
+    /// consumed.
+    pub fn reserved(&self, supplier: &str, session_id: &str) -> u128 {
+        let key = self.keys.meter_consumed(supplier, session_id);
+        self.reserved.lock().get(&key).map_or(0, |r| r.left)
+    }
+
+    fn take_local(&self, key: &str, cost: u128) -> bool {
+        let mut reserved = self.reserved.lock();
+        match reserved.get_mut(key) {
+            Some(r) if r.left >= cost && r.expires > Instant::now() => {
+                r.left -= cost;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Reserves up to `chunk` below `max`: what was granted (possibly 0).
+    async fn reserve(
+        &self,
+        key: &str,
+        chunk: u128,
+        max: u128,
+        ttl: Duration,
+    ) -> Result<u128, Error> {
+        let chunk_i = i64::try_from(chunk).unwrap_or(i64::MAX);
+        let max_i = i64::try_from(max).unwrap_or(i64::MAX);
         let pipe = self.pool.next().pipeline();
-        let () = pipe.incr_by(key, cost).await?;
+        let () = pipe.incr_by(key, chunk_i).await?;
         let () = pipe
-            .pexpire(key, i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX), None)
+            .pexpire(
+                key,
+                i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+                None,
+            )
             .await?;
         let (counter, _expire_set): (i64, i64) = pipe.all().await?;
-        Ok(counter)
+        // This increment owns the window (counter − chunk, counter]; the part
+        // above the budget is given back.
+        let over = counter.saturating_sub(max_i).clamp(0, chunk_i);
+        if over > 0 {
+            self.give_back(key, over as u128).await;
+        }
+        Ok((chunk_i - over) as u128)
     }
 
-    async fn take_back(&self, key: &str, cost: i64) {
-        if let Err(e) = self.pool.decr_by::<i64, _>(key, cost).await {
-            tracing::warn!(error = %e, "relay meter refund failed");
+    async fn give_back(&self, key: &str, amount: u128) {
+        let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+        if let Err(e) = self.pool.decr_by::<i64, _>(key, amount).await {
+            tracing::warn!(error = %e, "relay meter give-back failed");
         }
     }
 }

@@ -46,12 +46,7 @@ impl PublishQueue {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let closing = CancellationToken::new();
         let worker = TaskTracker::new();
-        worker.spawn(drain_queue(
-            rx,
-            publisher,
-            metrics.clone(),
-            closing.clone(),
-        ));
+        worker.spawn(drain_queue(rx, publisher, metrics.clone(), closing.clone()));
         worker.close();
         PublishQueue {
             tx,

@@ -67,7 +67,10 @@ async fn failed_publishes_are_retried_until_they_land() {
     let (_redis, pool, keys, queue, metrics) = setup(10_000).await;
     let stream = keys.relay_stream("supA");
     // The stream's key holds a string: every XADD fails with WRONGTYPE.
-    let _: () = pool.set(&stream, "blocked", None, None, false).await.unwrap();
+    let _: () = pool
+        .set(&stream, "blocked", None, None, false)
+        .await
+        .unwrap();
     for i in 0..50 {
         queue.submit(relay("supA", i));
         queue.submit(relay("supB", i));
@@ -92,7 +95,10 @@ async fn failed_publishes_are_retried_until_they_land() {
 async fn a_full_queue_refuses_and_counts_what_it_drops() {
     let (_redis, pool, keys, queue, metrics) = setup(2).await;
     let stream = keys.relay_stream("supA");
-    let _: () = pool.set(&stream, "blocked", None, None, false).await.unwrap();
+    let _: () = pool
+        .set(&stream, "blocked", None, None, false)
+        .await
+        .unwrap();
     // The first relay is taken by the publishing task and retried; two more
     // fill the queue.
     queue.submit(relay("supA", 0));
