@@ -237,6 +237,17 @@ impl RingSignature {
         msg: &[u8; 32],
         trace: impl FnMut(&[u8; 33], &[u8; 33], &Scalar),
     ) -> Result<bool, Error> {
+        self.verify_traced_with(msg, primitives::challenge, trace)
+    }
+
+    /// [`RingSignature::verify_traced`] with another challenge function (the
+    /// test helpers' negative control: a port without the left-align quirk).
+    pub(crate) fn verify_traced_with(
+        &self,
+        msg: &[u8; 32],
+        challenge: Challenge,
+        trace: impl FnMut(&[u8; 33], &[u8; 33], &Scalar),
+    ) -> Result<bool, Error> {
         let keys = self
             .members
             .iter()
@@ -244,7 +255,9 @@ impl RingSignature {
             .collect::<Result<Vec<_>, Error>>()?;
         let members = self.members.iter().zip(&keys).map(|(m, k)| (m.s, k));
         let image = KeyImage::Point(ProjectivePoint::from(self.key_image));
-        Ok(verify_chain(msg, &self.c0, &image, members, trace))
+        Ok(verify_chain(
+            msg, &self.c0, &image, members, challenge, trace,
+        ))
     }
 }
 
@@ -326,7 +339,14 @@ pub fn verify_ring_signature(
         .zip(&keys)
         .map(|((s, _), k)| (primitives::decode_scalar(s), &**k));
     let c0 = primitives::decode_scalar(frame.c0);
-    if verify_chain(msg, &c0, &key_image, members, |_, _, _| {}) {
+    if verify_chain(
+        msg,
+        &c0,
+        &key_image,
+        members,
+        primitives::challenge,
+        |_, _, _| {},
+    ) {
         if let (Some(cache), KeyImage::Point(point)) = (cache, &key_image) {
             // A genuine signer: its next relays use a table for `I` too.
             cache.insert_image_table(frame.key_image, point);
@@ -400,6 +420,9 @@ fn check_membership<'a>(
     Ok(())
 }
 
+/// `C(m, L, R)`: [`primitives::challenge`] everywhere but in test helpers.
+pub(crate) type Challenge = fn(&[u8; 32], &[u8; 33], &[u8; 33]) -> Scalar;
+
 /// The verifier's loop: `L = s·G + c·P`, `R = s·Hp(P) + c·I`, `c = C(m, L, R)`
 /// for every member in order; valid iff the final `c` equals `c0`. Everything
 /// here is public data, so variable-time arithmetic is used. `trace` sees each
@@ -409,6 +432,7 @@ pub(crate) fn verify_chain<'a>(
     c0: &Scalar,
     key_image: &KeyImage<'_>,
     members: impl Iterator<Item = (Scalar, &'a KeyPoints)>,
+    challenge: Challenge,
     mut trace: impl FnMut(&[u8; 33], &[u8; 33], &Scalar),
 ) -> bool {
     let mut c = *c0;
@@ -435,7 +459,7 @@ pub(crate) fn verify_chain<'a>(
         };
         let [l, r] = ProjectivePoint::batch_normalize_vartime(&[l, r]);
         let (l, r) = (primitives::encode_point(&l), primitives::encode_point(&r));
-        c = primitives::challenge(msg, &l, &r);
+        c = challenge(msg, &l, &r);
         trace(&l, &r, &c);
     }
     c == *c0

@@ -35,6 +35,30 @@ pub fn challenge_chain(signature: &RingSignature, msg: &[u8; 32]) -> Result<Vec<
     Ok(steps)
 }
 
+/// Verifies `signature` the way a port *without* ring-go's left-align quirk
+/// would: the challenge is `SHA3-512(m ‖ L ‖ R) mod N` as a plain
+/// big-endian scalar. The negative control of the conformance tests: it must
+/// reject exactly the vector signatures whose chain hits a short reduction.
+///
+/// # Errors
+/// [`Error::HashToCurve`] (probability about 2^-128).
+pub fn verifies_without_the_quirk(
+    signature: &RingSignature,
+    msg: &[u8; 32],
+) -> Result<bool, Error> {
+    fn canonical(msg: &[u8; 32], l: &[u8; 33], r: &[u8; 33]) -> k256::Scalar {
+        use k256::elliptic_curve::ops::Reduce;
+        use sha3::{Digest, Sha3_512};
+        let wide = Sha3_512::new()
+            .chain_update(msg)
+            .chain_update(l)
+            .chain_update(r)
+            .finalize();
+        <k256::Scalar as Reduce<k256::WideBytes>>::reduce(&wide)
+    }
+    signature.verify_traced_with(msg, canonical, |_, _, _| {})
+}
+
 /// `C(m, L, R)` over already-encoded points.
 #[must_use]
 pub fn challenge(msg: &[u8; 32], l: &[u8; 33], r: &[u8; 33]) -> [u8; 32] {

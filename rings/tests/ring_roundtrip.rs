@@ -94,6 +94,34 @@ fn sign_then_verify_for_rings_of_2_to_8_at_every_position() {
     }
 }
 
+/// Our own signer and verifier over 2,000 distinct messages, rings of 2–4,
+/// every signer position, a shared cache (tables built once per key).
+#[test]
+fn two_thousand_random_messages_over_rings_of_2_to_4() {
+    let cache = KeyCache::default();
+    let keys: Vec<PrivateKey> = (0..4).map(|i| key(&format!("bulk-member{i}"))).collect();
+    let ring: Vec<[u8; 33]> = keys.iter().map(PrivateKey::public_key).collect();
+    for i in 0..2_000usize {
+        let n = 2 + i % 3;
+        let signer = &keys[i % n];
+        let msg = message(&format!("bulk-{i}"));
+        let bytes = RingSignature::sign(&msg, &ring[..n], signer)
+            .expect("signs")
+            .to_bytes();
+        assert_eq!(
+            verify_ring_signature(&bytes, &msg, &ring[..n], Some(&cache)),
+            Ok(()),
+            "message {i}"
+        );
+        if i % 100 == 0 {
+            assert_eq!(
+                verify_ring_signature(&bytes, &msg, &ring[..n], None),
+                Ok(())
+            );
+        }
+    }
+}
+
 #[test]
 fn membership_ignores_order_size_and_duplicates() {
     let app = private_key(APP);

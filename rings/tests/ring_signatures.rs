@@ -182,6 +182,27 @@ fn challenge_chains_match_ring_go_step_by_step() {
     assert_eq!(short, 30, "the file has 30 signatures hitting the quirk");
 }
 
+/// Negative control: the same verifier with a canonical hash-to-scalar (no
+/// left-alignment) must fail on exactly the vectors that hit the quirk, so
+/// the vectors can tell a faithful port from a quirk-less one.
+#[test]
+fn a_verifier_without_the_quirk_fails_exactly_the_quirk_vectors() {
+    let vectors = vectors();
+    let mut rejected = Vec::new();
+    for case in &vectors.valid {
+        let sig = RingSignature::from_bytes(&unhex(&case.signature_hex)).expect("valid");
+        let msg = unhex_n::<32>(&case.message_hex);
+        let canonical_ok = testing::verifies_without_the_quirk(&sig, &msg).expect("hashes");
+        assert_eq!(canonical_ok, !case.short_reduction, "{}", case.id);
+        if !canonical_ok {
+            rejected.push(case.id.clone());
+        }
+        // And the real verifier accepts all of them.
+        assert_eq!(sig.verify(&msg), Ok(()), "{}", case.id);
+    }
+    assert_eq!(rejected.len(), 30, "{rejected:?}");
+}
+
 #[test]
 fn all_invalid_signatures_are_rejected_where_ring_go_rejects_them() {
     let vectors = vectors();
