@@ -181,11 +181,12 @@ async fn node_down_fails_fast_with_502() {
 }
 
 #[tokio::test]
-async fn arbitrary_bodies_never_panic() {
+async fn arbitrary_bodies_never_panic_and_never_publish() {
+    use fred::prelude::*;
     use proptest::prelude::*;
     use proptest::strategy::ValueTree;
     let backend = spawn_backend().await;
-    let (addr, _, _redis) = setup(&format!("http://{backend}")).await;
+    let (addr, _, redis) = setup(&format!("http://{backend}")).await;
     let mut runner =
         proptest::test_runner::TestRunner::new(proptest::test_runner::Config::with_cases(200));
     let strategy = proptest::collection::vec(any::<u8>(), 0..600);
@@ -199,4 +200,14 @@ async fn arbitrary_bodies_never_panic() {
             "status {status}"
         );
     }
+    // Nothing reached a relay stream (this server is the test's own).
+    let pool = store::connect_pool(&redis.config()).await.unwrap();
+    let keys: Vec<String> = pool
+        .custom(fred::cmd!("KEYS"), vec!["*"])
+        .await
+        .unwrap();
+    assert!(
+        keys.iter().all(|k| !k.contains(":relays:")),
+        "published: {keys:?}"
+    );
 }
