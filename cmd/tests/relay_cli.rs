@@ -113,6 +113,7 @@ impl Net {
                 gateway_pubkeys_hex: vec![hex::encode(pk(&GATEWAY_KEY).public_key())],
                 allowed_services: vec![],
                 require_fresh_session_id: true,
+                max_rps: 0,
             });
         tokio::spawn(serve_relayer(
             listener,

@@ -224,6 +224,16 @@ pub struct SimulationIdentity {
     /// (default true). Only conformance tests turn this off.
     #[serde(default = "yes")]
     pub require_fresh_session_id: bool,
+    /// Most simulated relays per second this identity may send (0, the
+    /// default: no limit, for load tests with `relay --simulate`). Simulated
+    /// relays reach the real backend unmetered; for a long-lived probe
+    /// identity set a limit, so a leaked prober key cannot become free load.
+    #[serde(default = "default_simulation_max_rps")]
+    pub max_rps: u32,
+}
+
+fn default_simulation_max_rps() -> u32 {
+    0
 }
 
 fn yes() -> bool {

@@ -97,6 +97,9 @@ pub enum RelayError {
     /// A chain view (cache / chain) query failed.
     #[error("chain state unavailable: {0}")]
     ChainUnavailable(String),
+    /// A simulation identity sent more than its `max_rps`.
+    #[error("simulated relay rate limit ({0} per second) exceeded")]
+    SimulationRateLimited(u32),
     /// The publish queue is full (Redis unreachable or too slow): the relay
     /// is refused before it is served, since it could not be paid.
     #[error("relay publishing backlog full ({0} relays waiting)")]
@@ -123,7 +126,8 @@ impl RelayError {
             | Signature(_)
             | Session(_)
             | OverServiced
-            | Simulation(_) => Blame::Client,
+            | Simulation(_)
+            | SimulationRateLimited(_) => Blame::Client,
             BackendUnavailable(_) | BackendStatus { .. } => Blame::Backend,
             SupplierInactive { .. } | ChainUnavailable(_) | PublishBacklog(_) | Internal(_) => {
                 Blame::Us
@@ -161,6 +165,7 @@ impl RelayError {
             SupplierInactive { .. } => "supplier_inactive",
             OverServiced => "over_serviced",
             Simulation(_) => "simulation",
+            SimulationRateLimited(_) => "simulation_rate_limited",
             BackendUnavailable(_) => "backend_unavailable",
             BackendStatus { .. } => "backend_5xx",
             ChainUnavailable(_) => "chain_unavailable",
@@ -183,7 +188,7 @@ impl RelayError {
             | Signature(_)
             | Session(_)
             | Simulation(_) => StatusCode::FORBIDDEN,
-            OverServiced => StatusCode::TOO_MANY_REQUESTS,
+            OverServiced | SimulationRateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             BackendUnavailable(_) => StatusCode::BAD_GATEWAY,
             BackendStatus { status, .. } => *status,
             SupplierInactive { .. } | ChainUnavailable(_) | PublishBacklog(_) => {

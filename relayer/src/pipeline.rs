@@ -67,9 +67,43 @@ pub struct Relayer<C: ChainView> {
     meter: Option<Meter>,
     redis: Pool,
     keys: store::Keys,
-    simulation: HashMap<String, (SimulationIdentity, Vec<[u8; 33]>)>,
+    simulation: HashMap<String, Simulated>,
     metrics: Metrics,
     tasks: TaskTracker,
+}
+
+/// A simulation identity: its config, pinned ring, application address and
+/// rate limiter.
+struct Simulated {
+    ident: SimulationIdentity,
+    ring: Vec<[u8; 33]>,
+    application: String,
+    limiter: parking_lot::Mutex<RateWindow>,
+}
+
+/// A one-second window counter (`max_rps` per second, 0: unlimited); the
+/// window opens at the first probe after the previous one closed.
+struct RateWindow {
+    started: Option<Instant>,
+    count: u32,
+}
+
+impl Simulated {
+    fn admit(&self) -> bool {
+        let max = self.ident.max_rps;
+        if max == 0 {
+            return true;
+        }
+        let mut w = self.limiter.lock();
+        if w.started
+            .is_none_or(|s| s.elapsed() >= Duration::from_secs(1))
+        {
+            w.started = Some(Instant::now());
+            w.count = 0;
+        }
+        w.count += 1;
+        w.count <= max
+    }
 }
 
 /// A relay that passed validation: the facts mining needs.
@@ -114,7 +148,20 @@ impl<C: ChainView> Relayer<C> {
                 }
                 ring.push(key);
             }
-            simulation.insert(ident.key_id.clone(), (ident.clone(), ring));
+            let application = protocol::address::address_from_pubkey(&ring[0])
+                .map_err(|e| format!("simulation identity {}: {e}", ident.key_id))?;
+            simulation.insert(
+                ident.key_id.clone(),
+                Simulated {
+                    ident: ident.clone(),
+                    ring,
+                    application,
+                    limiter: parking_lot::Mutex::new(RateWindow {
+                        started: None,
+                        count: 0,
+                    }),
+                },
+            );
         }
         let metrics = Metrics::new(&parts.registry).map_err(|e| e.to_string())?;
         let meter = cfg
@@ -301,10 +348,17 @@ impl<C: ChainView> Relayer<C> {
                 "simulated relays are disabled".into(),
             ));
         }
-        let (ident, ring) = self
+        let sim = self
             .simulation
             .get(key_id)
             .ok_or_else(|| RelayError::Simulation(format!("unknown key id {key_id:?}")))?;
+        let (ident, ring) = (&sim.ident, &sim.ring);
+        if header.application_address != sim.application {
+            return Err(RelayError::Simulation(format!(
+                "the session's application {} is not the identity's {}",
+                header.application_address, sim.application
+            )));
+        }
         if !ident.allowed_services.is_empty()
             && !ident.allowed_services.contains(&header.service_id)
         {
@@ -326,6 +380,10 @@ impl<C: ChainView> Relayer<C> {
             Some(&self.key_cache),
         )
         .map_err(|e| RelayError::Signature(e.to_string()))?;
+        // Only signed probes count against the identity's rate.
+        if !sim.admit() {
+            return Err(RelayError::SimulationRateLimited(ident.max_rps));
+        }
         // Replay guard: each signature is served once within twice the window.
         let key = self
             .keys

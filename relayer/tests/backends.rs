@@ -92,6 +92,25 @@ async fn setup(backend_url: &str) -> (std::net::SocketAddr, Keys, RedisServer) {
         gateway_pubkeys_hex: vec![hex::encode(k.gateway.public_key())],
         allowed_services: vec![],
         require_fresh_session_id: true,
+        max_rps: 0,
+    });
+    // Same ring, capped at 2 probes per second.
+    config.simulation.identities.push(SimulationIdentity {
+        key_id: "limited".into(),
+        app_pubkey_hex: hex::encode(k.app.public_key()),
+        gateway_pubkeys_hex: vec![hex::encode(k.gateway.public_key())],
+        allowed_services: vec![],
+        require_fresh_session_id: true,
+        max_rps: 2,
+    });
+    // Same ring members, but the pinned application is the gateway's key.
+    config.simulation.identities.push(SimulationIdentity {
+        key_id: "swapped".into(),
+        app_pubkey_hex: hex::encode(k.gateway.public_key()),
+        gateway_pubkeys_hex: vec![hex::encode(k.app.public_key())],
+        allowed_services: vec![],
+        require_fresh_session_id: true,
+        max_rps: 0,
     });
     let (addr, _, _) = start_relayer(config, vec![k.supplier.clone()], Offline).await;
     (addr, k, redis)
@@ -202,12 +221,36 @@ async fn arbitrary_bodies_never_panic_and_never_publish() {
     }
     // Nothing reached a relay stream (this server is the test's own).
     let pool = store::connect_pool(&redis.config()).await.unwrap();
-    let keys: Vec<String> = pool
-        .custom(fred::cmd!("KEYS"), vec!["*"])
-        .await
-        .unwrap();
+    let keys: Vec<String> = pool.custom(fred::cmd!("KEYS"), vec!["*"]).await.unwrap();
     assert!(
         keys.iter().all(|k| !k.contains(":relays:")),
         "published: {keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn simulated_relays_are_rate_limited_per_identity_and_tied_to_the_pinned_application() {
+    let backend = spawn_backend().await;
+    let (addr, k, _redis) = setup(&format!("http://{backend}")).await;
+    let limited = [("pocket-simulation-key-id", "limited")];
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.push(
+            post(addr, &limited, signed_request(&k, "svc", "/", 100 + i))
+                .await
+                .0,
+        );
+    }
+    // A one-second window opened by the first probe: two pass, two wait.
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    // The ring verifies (same members), but the session is not the pinned
+    // application's.
+    let swapped = [("pocket-simulation-key-id", "swapped")];
+    let (status, body) = post(addr, &swapped, signed_request(&k, "svc", "/", 200)).await;
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("is not the identity's"),
+        "{}",
+        String::from_utf8_lossy(&body)
     );
 }

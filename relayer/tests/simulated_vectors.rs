@@ -62,6 +62,7 @@ async fn vector_requests_through_the_simulated_path() {
             gateway_pubkeys_hex: ring[1..].to_vec(),
             allowed_services: vec![],
             require_fresh_session_id: false,
+            max_rps: 0,
         });
     }
     let (addr, _relayer, pool) = start_relayer(config, supplier_keys, Offline).await;

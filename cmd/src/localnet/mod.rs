@@ -527,6 +527,7 @@ fn simulation() -> anyhow::Result<relayer::config::SimulationConfig> {
             gateway_pubkeys_hex: vec![hex::encode(network::public_key(&GATEWAY_KEY)?)],
             allowed_services: Vec::new(),
             require_fresh_session_id: true,
+            max_rps: 0,
         }],
         ..Default::default()
     })
