@@ -94,6 +94,10 @@ pub struct RelayerConfig {
     /// How long in-flight relays may take to finish on shutdown.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// Ring keys (applications and gateways) whose verification tables are
+    /// kept (~150 KiB each): at least the applications served plus their
+    /// gateways; a key evicted and seen again costs ~1 ms to rebuild.
+    pub ring_key_cache_capacity: usize,
 }
 
 /// One service.
@@ -257,6 +261,7 @@ impl Default for RelayerConfig {
             chain_feed: ChainFeedConfig::default(),
             cache_warmup: CacheWarmupConfig::default(),
             drain_timeout: Duration::from_secs(30),
+            ring_key_cache_capacity: rings::KeyCache::DEFAULT_CAPACITY,
         }
     }
 }
@@ -353,6 +358,12 @@ impl RelayerConfig {
         }
         if self.drain_timeout.is_zero() {
             errors.push("drain_timeout must be > 0".into());
+        }
+        if self.ring_key_cache_capacity == 0 {
+            errors.push("ring_key_cache_capacity must be > 0".into());
+        }
+        if self.publish.queue_capacity == 0 {
+            errors.push("publish.queue_capacity must be > 0".into());
         }
         if self.max_body_bytes == 0 || self.max_body_bytes > 64 << 20 {
             errors.push(format!(

@@ -179,7 +179,7 @@ impl<C: ChainView> Relayer<C> {
         );
         Ok(Arc::new(Relayer {
             publisher,
-            key_cache: KeyCache::new(KeyCache::DEFAULT_CAPACITY),
+            key_cache: KeyCache::new(cfg.ring_key_cache_capacity),
             redis: parts.redis,
             cfg,
             chain,
