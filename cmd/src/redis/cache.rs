@@ -199,14 +199,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &CacheArgs) -> anyhow::Result<()> {
 async fn l2_ids(ctx: &Ctx, e: &str, limit: Option<usize>) -> anyhow::Result<(Vec<String>, bool)> {
     let template = Template::new(ctx.keys.cache_entry(e, HOLE));
     let (keys, truncated) = scan(ctx, &template.glob(), limit).await?;
-    let mut ids: Vec<String> = keys
-        .iter()
-        .filter_map(|k| {
-            template
-                .capture(k)
-                .and_then(|c| c.first().map(|s| (*s).to_owned()))
-        })
-        .collect();
+    let mut ids: Vec<String> = keys.iter().filter_map(|k| template.first_hole(k)).collect();
     ids.sort();
     Ok((ids, truncated))
 }

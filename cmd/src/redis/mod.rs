@@ -391,6 +391,12 @@ impl Template {
         self.parts.iter().map(String::len).sum()
     }
 
+    /// The first hole's content when `key` has this shape.
+    pub fn first_hole(&self, key: &str) -> Option<String> {
+        self.capture(key)
+            .and_then(|c| c.first().map(|s| (*s).to_owned()))
+    }
+
     /// The holes' contents when `key` has this shape (each non-empty; an
     /// inner literal is matched at its first occurrence, so only the last
     /// hole may contain it).

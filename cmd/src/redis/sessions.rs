@@ -80,11 +80,7 @@ pub(crate) async fn sessions(ctx: &Ctx, args: &SessionsArgs) -> anyhow::Result<S
     let (leaf_keys, _) = scan(ctx, &template.glob(), None).await?;
     let with_leaves: BTreeSet<String> = leaf_keys
         .iter()
-        .filter_map(|k| {
-            template
-                .capture(k)
-                .and_then(|c| c.first().map(|s| (*s).to_owned()))
-        })
+        .filter_map(|k| template.first_hole(k))
         .collect();
     let mut ids: BTreeSet<String> = indexed.union(&with_leaves).cloned().collect();
     if let Some(only) = &args.session {

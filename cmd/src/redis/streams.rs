@@ -111,11 +111,7 @@ pub(crate) async fn streams(ctx: &Ctx, args: &StreamsArgs) -> anyhow::Result<Str
             let (found, _) = scan(ctx, &template.glob(), None).await?;
             found
                 .iter()
-                .filter_map(|k| {
-                    template
-                        .capture(k)
-                        .and_then(|c| c.first().map(|s| (*s).to_owned()))
-                })
+                .filter_map(|k| template.first_hole(k))
                 .collect()
         }
     };
