@@ -235,7 +235,7 @@ impl Keys {
                 kind: "STRING (int)",
                 writer_reader: "relayers INCRBY/DECRBY",
                 ttl: "until the session's claim window closes",
-                content: "uPOKT of the application's stake consumed in the session",
+                content: "uPOKT of the application's stake reserved by relayers in the session (served relays plus what each replica holds unused, at most one chunk)",
             },
             KeySpec {
                 pattern: self.simulation_replay("<signature_sha256>"),
