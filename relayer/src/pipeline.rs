@@ -211,6 +211,11 @@ impl<C: ChainView> Relayer<C> {
         self.publisher.backlog()
     }
 
+    /// The publish queue's capacity (`publish.queue_capacity`).
+    pub fn publish_capacity(&self) -> usize {
+        self.publisher.capacity()
+    }
+
     /// The chain view.
     pub fn chain(&self) -> &C {
         &self.chain

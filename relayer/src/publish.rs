@@ -84,6 +84,11 @@ impl PublishQueue {
         self.tx.max_capacity() - self.tx.capacity()
     }
 
+    /// Most relays the queue holds.
+    pub fn capacity(&self) -> usize {
+        self.tx.max_capacity()
+    }
+
     /// Stops taking relays and waits until everything queued is published
     /// (bound it with a timeout: it waits for Redis as long as it takes).
     pub async fn close_and_flush(&self) {

@@ -64,13 +64,21 @@ pub fn router<C: ChainView>(
 
 async fn ready_handler<C: ChainView>(State(s): State<Arc<AppState<C>>>) -> Response {
     let height = s.relayer.chain().current_height();
-    let ready = s.ready.get() && height > 0;
+    // A publish queue more than half full means Redis is not keeping up:
+    // let the load balancer send relays to replicas that can pay for them.
+    let backlog = s.relayer.publish_backlog();
+    let backlog_ok = backlog <= s.relayer.publish_capacity() / 2;
+    let ready = s.ready.get() && height > 0 && backlog_ok;
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = serde_json::json!({ "status": if ready { "ready" } else { "not ready" }, "block_height": height });
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "block_height": height,
+        "publish_backlog": backlog,
+    });
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],

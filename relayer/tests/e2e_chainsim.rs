@@ -75,6 +75,10 @@ impl Drop for Setup {
 }
 
 async fn setup(app_stake: u64, replicas: usize) -> Setup {
+    setup_with(app_stake, replicas, |_| {}).await
+}
+
+async fn setup_with(app_stake: u64, replicas: usize, tweak: impl Fn(&mut RelayerConfig)) -> Setup {
     let redis = RedisServer::start().unwrap();
     let cancel = CancellationToken::new();
     let sim = start_sim(genesis(app_stake), &cancel).await;
@@ -94,6 +98,7 @@ async fn setup(app_stake: u64, replicas: usize) -> Setup {
         config
             .services
             .insert("other".into(), service(backend, "/"));
+        tweak(&mut config);
         let pool = store::connect_pool(&cfg_redis).await.unwrap();
         let keys = store::Keys::new(&cfg_redis.namespace).unwrap();
         let view = chain_view(&sim, Some((pool.clone(), keys.clone())), &cancel).await;
@@ -222,18 +227,7 @@ async fn served_signed_mined_and_published_once_invalid_ones_refused() {
     // Let the relayer's block feed catch up (its /ready reports the height).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http();
-        let r = client
-            .get(format!("http://{addr0}/ready").parse().unwrap())
-            .await
-            .unwrap();
-        let b = http_body_util::BodyExt::collect(r.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        let (_, v) = get_json(addr0, "/ready").await;
         if v["block_height"].as_i64() >= Some(view_height) {
             break;
         }
@@ -298,4 +292,70 @@ async fn the_meter_stops_an_application_at_its_budget_across_replicas() {
         statuses.push(status);
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+}
+
+#[tokio::test]
+async fn a_relayer_that_cannot_publish_turns_unready_and_refuses_before_serving() {
+    let s = setup_with(1_000_000_000, 1, |c| c.publish.queue_capacity = 2).await;
+    let addr0 = s.relayers[0];
+    let header = s
+        .sim
+        .session(&addr(&APP_KEY), "anvil", s.sim.height())
+        .unwrap()
+        .header
+        .unwrap();
+    let supplier = addr(&SUPPLIER_KEY);
+    let stream = s.keys.relay_stream(&supplier);
+    // The stream's key holds a string: every XADD fails until it is fixed.
+    let _: () = s
+        .pool
+        .set(&stream, "blocked", None, None, false)
+        .await
+        .unwrap();
+    let send = |nonce| {
+        post(
+            addr0,
+            &[("rpc-type", "3")],
+            relay(
+                &header,
+                &SUPPLIER_KEY,
+                &GATEWAY_KEY,
+                &[APP_KEY, GATEWAY_KEY],
+                nonce,
+            ),
+        )
+    };
+    assert_eq!(send(1).await.0, 200);
+    // Relay 1 is with the publishing task (retrying); 2 and 3 fill the queue.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while get_json(addr0, "/ready").await.1["publish_backlog"] != 0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(send(2).await.0, 200);
+    assert_eq!(send(3).await.0, 200);
+    let (status, ready) = get_json(addr0, "/ready").await;
+    assert_eq!(
+        (status, &ready["publish_backlog"]),
+        (503, &serde_json::json!(2))
+    );
+    // Refused before the backend: nothing served that could not be paid.
+    let (status, body) = send(4).await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    // Redis recovers: the three served relays land, the relayer is ready.
+    let _: () = s.pool.del(&stream).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let landed = stream_entries(&s.pool, &s.keys, &supplier).await.len();
+        let (status, _) = get_json(addr0, "/ready").await;
+        if landed == 3 && status == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{landed} landed, /ready {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(send(5).await.0, 200);
 }

@@ -122,6 +122,19 @@ pub async fn post(addr: SocketAddr, headers: &[(&str, &str)], body: Vec<u8>) -> 
     (status, resp.into_body().collect().await.unwrap().to_bytes())
 }
 
+/// `GET http://<addr><path>`: status and body as JSON.
+pub async fn get_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let resp = client
+        .get(format!("http://{addr}{path}").parse().unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
 /// Keys matching `pattern` in Redis (tests use a fresh namespace).
 pub async fn redis_keys(pool: &fred::prelude::Pool, pattern: &str) -> Vec<String> {
     use fred::prelude::*;
