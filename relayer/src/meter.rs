@@ -83,12 +83,18 @@ impl Meter {
                     let now = Instant::now();
                     reserved.retain(|_, r| r.expires > now);
                 }
+                let now = Instant::now();
                 let entry = reserved.entry(key).or_insert(Reservation {
                     left: 0,
-                    expires: Instant::now() + ttl,
+                    expires: now + ttl,
                 });
+                if entry.expires <= now {
+                    // Expired with the Redis counter: what was left is not
+                    // backed by it any more.
+                    entry.left = 0;
+                }
                 entry.left += granted;
-                entry.expires = Instant::now() + ttl;
+                entry.expires = now + ttl;
                 if entry.left >= cost {
                     entry.left -= cost;
                     Ok(())

@@ -122,11 +122,13 @@ async fn drain_queue(
                 }
             };
             if received == 0 {
+                metrics.publish_backlog.set(0);
                 return;
             }
-            metrics.publish_backlog.set(rx.len() as i64);
         }
+        metrics.publish_backlog.set((batch.len() + rx.len()) as i64);
         batch = publish_until_landed(&publisher, &metrics, batch).await;
+        metrics.publish_backlog.set(rx.len() as i64);
     }
 }
 

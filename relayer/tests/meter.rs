@@ -99,3 +99,19 @@ async fn a_small_budget_is_reserved_one_relay_at_a_time() {
     assert_eq!(counter(&pool, &keys).await, max);
     assert_eq!(a.reserved("sup", "s1") + b.reserved("sup", "s1"), 0);
 }
+
+#[tokio::test]
+async fn a_reservation_expires_with_its_counter() {
+    let redis = RedisServer::start().unwrap();
+    let (m, pool, keys) = meter(&redis, "m4").await;
+    let max = COST * 10_000;
+    let short = Duration::from_millis(200);
+    m.consume("sup", "s1", COST, max, short).await.unwrap();
+    assert_eq!(m.reserved("sup", "s1"), COST * (CHUNK_RELAYS - 1));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Redis dropped the counter; the old reservation is not reused or added to.
+    assert_eq!(counter(&pool, &keys).await, 0);
+    m.consume("sup", "s1", COST, max, short).await.unwrap();
+    assert_eq!(counter(&pool, &keys).await, COST * CHUNK_RELAYS);
+    assert_eq!(m.reserved("sup", "s1"), COST * (CHUNK_RELAYS - 1));
+}

@@ -57,6 +57,7 @@ async fn queued_relays_land_in_their_supplier_streams() {
     assert_eq!(xlen(&pool, &keys.relay_stream("supB")).await, 666);
     assert_eq!(metrics.published.with_label_values(&["ok"]).get(), 1_000);
     assert_eq!(metrics.published.with_label_values(&["error"]).get(), 0);
+    assert_eq!(metrics.publish_backlog.get(), 0);
     // Closed: a relay served now is counted as dropped, not silently lost.
     queue.submit(relay("supA", 5_000));
     assert_eq!(metrics.published.with_label_values(&["dropped"]).get(), 1);
