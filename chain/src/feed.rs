@@ -83,14 +83,7 @@ impl BlockFeed {
         cancel: CancellationToken,
     ) -> (BlockFeed, BlockFeedTask, mpsc::Receiver<Block>) {
         let (out, blocks) = mpsc::channel(config.channel_capacity.max(1));
-        let (latest_tx, latest_rx) = watch::channel(None);
-        let (tip_tx, tip_rx) = watch::channel(0);
-        let (up_tx, up_rx) = watch::channel(false);
-        let feed = BlockFeed {
-            latest: latest_rx,
-            tip: tip_rx,
-            websocket_up: up_rx,
-        };
+        let (feed, latest_tx, tip_tx, up_tx) = BlockFeed::with_senders();
         let task = BlockFeedTask {
             rpc,
             config,
@@ -102,6 +95,24 @@ impl BlockFeed {
             websocket_up: up_tx,
         };
         (feed, task, blocks)
+    }
+
+    /// A view and the senders that drive it (no block, tip 0, websocket down).
+    fn with_senders() -> (
+        BlockFeed,
+        watch::Sender<Option<Block>>,
+        watch::Sender<u64>,
+        watch::Sender<bool>,
+    ) {
+        let (latest_tx, latest) = watch::channel(None);
+        let (tip_tx, tip) = watch::channel(0);
+        let (up_tx, websocket_up) = watch::channel(false);
+        let feed = BlockFeed {
+            latest,
+            tip,
+            websocket_up,
+        };
+        (feed, latest_tx, tip_tx, up_tx)
     }
 
     /// [`BlockFeed::new`] and spawn the task on the current tokio runtime.
@@ -125,14 +136,7 @@ impl BlockFeed {
     /// (no task, no ordered channel). `websocket_up` stays false.
     #[must_use]
     pub fn external() -> (BlockFeed, ExternalFeed) {
-        let (latest_tx, latest_rx) = watch::channel(None);
-        let (tip_tx, tip_rx) = watch::channel(0);
-        let (up_tx, up_rx) = watch::channel(false);
-        let feed = BlockFeed {
-            latest: latest_rx,
-            tip: tip_rx,
-            websocket_up: up_rx,
-        };
+        let (feed, latest_tx, tip_tx, up_tx) = BlockFeed::with_senders();
         let driver = ExternalFeed {
             latest: latest_tx,
             tip: tip_tx,
