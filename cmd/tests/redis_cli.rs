@@ -86,6 +86,25 @@ impl Env {
         n == 1
     }
 
+    /// Takes the lease `key` for `owner` (it must be free).
+    async fn hold(&self, key: String, owner: &str) -> store::lease::Held {
+        self.lease(key, owner)
+            .try_acquire()
+            .await
+            .unwrap()
+            .expect("the lease is free")
+    }
+
+    /// The leaf store of `supplier` with a 600 s TTL.
+    fn leaves(&self, supplier: &str) -> LeafStore {
+        LeafStore::new(
+            self.pool.clone(),
+            self.keys.clone(),
+            supplier,
+            Duration::from_secs(600),
+        )
+    }
+
     fn lease(&self, key: String, owner: &str) -> Lease {
         Lease::new(
             self.pool.clone(),
@@ -140,23 +159,9 @@ async fn keys_list_types_and_ttls_and_stats_count_each_family() {
         .publish(&relay(1, "s1", 3))
         .await
         .unwrap();
-    let held = e
-        .lease(e.keys.supplier_lease(SUPPLIER), "miner-a")
-        .try_acquire()
-        .await
-        .unwrap()
-        .unwrap();
-    e.lease(e.keys.leader_lease(), "miner-a")
-        .try_acquire()
-        .await
-        .unwrap()
-        .unwrap();
-    let leaves = LeafStore::new(
-        e.pool.clone(),
-        e.keys.clone(),
-        SUPPLIER,
-        Duration::from_secs(600),
-    );
+    let held = e.hold(e.keys.supplier_lease(SUPPLIER), "miner-a").await;
+    e.hold(e.keys.leader_lease(), "miner-a").await;
+    let leaves = e.leaves(SUPPLIER);
     let writes: Vec<_> = (0..3)
         .map(|i| miner::tree::leaf_write(&[i; 32], vec![i; 10], 2, u64::from(i)))
         .collect();
@@ -249,29 +254,14 @@ async fn leader_and_miners_name_the_lease_holders_and_live_replicas() {
     let nobody = e.json(&["leader"]).await;
     assert_eq!(nobody["holder"], Json::Null);
 
-    let leader = e
-        .lease(e.keys.leader_lease(), "miner-a")
-        .try_acquire()
-        .await
-        .unwrap()
-        .unwrap();
-    e.lease(e.keys.supplier_lease(SUPPLIER), "miner-a")
-        .try_acquire()
-        .await
-        .unwrap()
-        .unwrap();
+    let leader = e.hold(e.keys.leader_lease(), "miner-a").await;
+    e.hold(e.keys.supplier_lease(SUPPLIER), "miner-a").await;
     let b = e
-        .lease(e.keys.supplier_lease(OTHER_SUPPLIER), "miner-b")
-        .try_acquire()
-        .await
-        .unwrap()
-        .unwrap();
+        .hold(e.keys.supplier_lease(OTHER_SUPPLIER), "miner-b")
+        .await;
     // A lease held by a replica that stopped heartbeating.
-    e.lease(e.keys.supplier_lease("pokt1orphan"), "miner-gone")
-        .try_acquire()
-        .await
-        .unwrap()
-        .unwrap();
+    e.hold(e.keys.supplier_lease("pokt1orphan"), "miner-gone")
+        .await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -463,18 +453,8 @@ async fn status_prints_what_the_owner_wrote() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_count_the_leaves_and_sum_their_weights() {
     let e = env().await;
-    let held = e
-        .lease(e.keys.supplier_lease(SUPPLIER), "miner-a")
-        .try_acquire()
-        .await
-        .unwrap()
-        .unwrap();
-    let store = LeafStore::new(
-        e.pool.clone(),
-        e.keys.clone(),
-        SUPPLIER,
-        Duration::from_secs(600),
-    );
+    let held = e.hold(e.keys.supplier_lease(SUPPLIER), "miner-a").await;
+    let store = e.leaves(SUPPLIER);
     let meta = [
         ("application", APP.to_owned()),
         ("service", "anvil".to_owned()),
@@ -556,30 +536,20 @@ async fn meter_shows_the_consumed_stake_per_session() {
         .await
         .unwrap();
     // The miner knows the application of s1.
-    let held = e
-        .lease(e.keys.supplier_lease(SUPPLIER), "miner-a")
-        .try_acquire()
-        .await
-        .unwrap()
-        .unwrap();
+    let held = e.hold(e.keys.supplier_lease(SUPPLIER), "miner-a").await;
     let r = relay(1, "s1", 1);
-    LeafStore::new(
-        e.pool.clone(),
-        e.keys.clone(),
-        SUPPLIER,
-        Duration::from_secs(600),
-    )
-    .put(
-        &held,
-        "s1",
-        &[
-            ("application", APP.to_owned()),
-            ("service", "anvil".to_owned()),
-        ],
-        &[miner::tree::leaf_write(&r.relay_hash, r.relay_bytes, 1, 0)],
-    )
-    .await
-    .unwrap();
+    e.leaves(SUPPLIER)
+        .put(
+            &held,
+            "s1",
+            &[
+                ("application", APP.to_owned()),
+                ("service", "anvil".to_owned()),
+            ],
+            &[miner::tree::leaf_write(&r.relay_hash, r.relay_bytes, 1, 0)],
+        )
+        .await
+        .unwrap();
 
     let all = e.json(&["meter"]).await;
     assert_eq!(arr(&all, "counters").len(), 2, "{all}");
@@ -923,11 +893,7 @@ async fn flush_is_a_dry_run_without_yes_and_never_leaves_the_namespace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_file_gives_the_url_and_namespace() {
     let e = env().await;
-    e.lease(e.keys.leader_lease(), "miner-z")
-        .try_acquire()
-        .await
-        .unwrap()
-        .unwrap();
+    e.hold(e.keys.leader_lease(), "miner-z").await;
     let dir = std::env::temp_dir().join(format!("prm-redis-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("miner.yaml");

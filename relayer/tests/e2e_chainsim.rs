@@ -68,6 +68,17 @@ struct Setup {
     relayers: Vec<std::net::SocketAddr>,
 }
 
+impl Setup {
+    /// The current session header of the application on `anvil`.
+    fn anvil_header(&self) -> SessionHeader {
+        self.sim
+            .session(&addr(&APP_KEY), "anvil", self.sim.height())
+            .unwrap()
+            .header
+            .unwrap()
+    }
+}
+
 impl Drop for Setup {
     fn drop(&mut self) {
         self.cancel.cancel();
@@ -126,12 +137,7 @@ async fn setup_with(app_stake: u64, replicas: usize, tweak: impl Fn(&mut Relayer
 async fn served_signed_mined_and_published_once_invalid_ones_refused() {
     let s = setup(1_000_000_000, 1).await;
     let addr0 = s.relayers[0];
-    let header = s
-        .sim
-        .session(&addr(&APP_KEY), "anvil", s.sim.height())
-        .unwrap()
-        .header
-        .unwrap();
+    let header = s.anvil_header();
     let supplier = addr(&SUPPLIER_KEY);
 
     // A valid relay: 200, response signed by the supplier, one MinedRelay.
@@ -269,12 +275,7 @@ async fn the_meter_stops_an_application_at_its_budget_across_replicas() {
     // Budget per (session, supplier) = stake / 15 suppliers / (1 pending + 1) = 126
     // uPOKT; each relay costs 1 CU × 42 uPOKT: exactly 3 relays.
     let s = setup(126 * 30, 2).await;
-    let header = s
-        .sim
-        .session(&addr(&APP_KEY), "anvil", s.sim.height())
-        .unwrap()
-        .header
-        .unwrap();
+    let header = s.anvil_header();
     let mut statuses = Vec::new();
     for n in 0..6u32 {
         let target = s.relayers[(n % 2) as usize];
@@ -298,12 +299,7 @@ async fn the_meter_stops_an_application_at_its_budget_across_replicas() {
 async fn a_relayer_that_cannot_publish_turns_unready_and_refuses_before_serving() {
     let s = setup_with(1_000_000_000, 1, |c| c.publish.queue_capacity = 2).await;
     let addr0 = s.relayers[0];
-    let header = s
-        .sim
-        .session(&addr(&APP_KEY), "anvil", s.sim.height())
-        .unwrap()
-        .header
-        .unwrap();
+    let header = s.anvil_header();
     let supplier = addr(&SUPPLIER_KEY);
     let stream = s.keys.relay_stream(&supplier);
     // The stream's key holds a string: every XADD fails until it is fixed.
