@@ -62,6 +62,21 @@ suppliers:
         .unwrap()
 }
 
+/// A Redis server, a cancel token, a chain simulator and a Redis config with
+/// a fresh namespace (views built on it share one L2).
+async fn harness() -> (
+    store::testing::RedisServer,
+    CancellationToken,
+    ChainSimHandle,
+    store::RedisConfig,
+) {
+    let redis = store::testing::RedisServer::start().unwrap();
+    let cancel = CancellationToken::new();
+    let sim = sim(&cancel).await;
+    let cfg = redis.config();
+    (redis, cancel, sim, cfg)
+}
+
 struct View {
     cache: Arc<cache::ChainCache>,
     registry: prometheus::Registry,
@@ -214,10 +229,7 @@ async fn concurrent_misses_make_one_chain_query() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalidation_reaches_other_processes_within_100ms() {
-    let redis = store::testing::RedisServer::start().unwrap();
-    let cancel = CancellationToken::new();
-    let sim = sim(&cancel).await;
-    let cfg = redis.config(); // one namespace shared by both "processes"
+    let (_redis, cancel, sim, cfg) = harness().await; // one namespace shared by both "processes"
     let a = view(&sim, &cfg, &cancel).await;
     let b = view(&sim, &cfg, &cancel).await;
     let app = addr(&key(1));
@@ -247,10 +259,7 @@ async fn invalidation_reaches_other_processes_within_100ms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_in_two_processes_make_one_chain_query() {
-    let redis = store::testing::RedisServer::start().unwrap();
-    let cancel = CancellationToken::new();
-    let sim = sim(&cancel).await;
-    let cfg = redis.config();
+    let (_redis, cancel, sim, cfg) = harness().await;
     // Two "processes": separate L1s, one Redis.
     let a = view(&sim, &cfg, &cancel).await;
     let b = view(&sim, &cfg, &cancel).await;
@@ -305,10 +314,7 @@ async fn concurrent_misses_in_two_processes_make_one_chain_query() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hits_and_misses_move_the_right_counters() {
-    let redis = store::testing::RedisServer::start().unwrap();
-    let cancel = CancellationToken::new();
-    let sim = sim(&cancel).await;
-    let cfg = redis.config();
+    let (_redis, cancel, sim, cfg) = harness().await;
     let a = view(&sim, &cfg, &cancel).await;
     let b = view(&sim, &cfg, &cancel).await;
     let app = addr(&key(1));
@@ -367,10 +373,7 @@ async fn hits_and_misses_move_the_right_counters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn known_applications_are_remembered_and_warmed_up() {
-    let redis = store::testing::RedisServer::start().unwrap();
-    let cancel = CancellationToken::new();
-    let sim = sim(&cancel).await;
-    let cfg = redis.config();
+    let (_redis, cancel, sim, cfg) = harness().await;
     let (app, lone, missing) = (addr(&key(1)), addr(&key(4)), addr(&key(9)));
 
     // A relayer serves app: the chain load remembers it.
@@ -444,10 +447,7 @@ async fn refresher_corrects_stale_entries_and_invalidates_every_l1() {
     use fred::prelude::{KeysInterface, SetsInterface};
     use prost::Message;
 
-    let redis = store::testing::RedisServer::start().unwrap();
-    let cancel = CancellationToken::new();
-    let sim = sim(&cancel).await;
-    let cfg = redis.config();
+    let (_redis, cancel, sim, cfg) = harness().await;
     let leader = view(&sim, &cfg, &cancel).await;
     let relayer = view(&sim, &cfg, &cancel).await;
     let (app, supplier) = (addr(&key(1)), addr(&key(3)));
